@@ -1,0 +1,54 @@
+# memrepro: one DAG for every figure. Entry points: `snakemake --cores all figures`
+# (default scale smoke) and `dvc repro`. Configuration: params.yaml only.
+import sys
+
+from snakemake.utils import min_version
+
+from memrepro.config import ConfigError, resolve
+
+min_version("9.0")
+
+
+configfile: "params.yaml"
+
+
+try:
+    PLAN = resolve(config)
+except ConfigError as err:
+    sys.stderr.write(f"memrepro: {err}\nNothing was run. Fix params.yaml or the --config value.\n")
+    sys.exit(1)
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/noise.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/metrics.smk"
+include: "workflow/rules/figures.smk"
+
+
+onstart:
+    print(f"memrepro: scale '{PLAN.scale}': {len(PLAN.cells)} training cells planned, "
+          f"{len(PLAN.datasets)} dataset(s), {len(PLAN.figures)} figure(s).")
+
+
+rule all:
+    default_target: True
+    input:
+        rules.figures.input,
+
+
+rule data:
+    input:
+        expand("results/data/{ds}.npz", ds=sorted(PLAN.datasets)),
+
+
+rule runs:
+    input:
+        [history_path(c) for c in PLAN.cells.values()],
+
+
+rule figures:
+    input:
+        figure_outputs(),
+        "results/metrics/summary.json",

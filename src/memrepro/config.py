@@ -1,0 +1,222 @@
+"""Read, validate and expand params.yaml into a plan of jobs.
+
+``resolve(config)`` is what the Snakefile calls before any rule runs: it validates the
+raw config against workflow/schemas/params.schema.yaml (with the registries' names
+injected as enums), applies the chosen scale's overlay, checks the result again, and
+expands every experiment into training cells with stable, readable slugs. Every error
+names the key, the offending value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "params.schema.yaml"
+FULL_RATE_NOISES = {"random_labels", "random_inputs", "unique_class"}  # eta = 1 meaningful
+NON_CURVE_KINDS = {"symmetry"}
+
+
+class ConfigError(ValueError):
+    """Invalid params.yaml; the message names key, value and what is allowed."""
+
+
+@dataclass
+class Plan:
+    scale: str
+    datasets: dict[str, dict]          # every dataset a job needs, by its (substituted) name
+    cells: dict[tuple[str, str], dict]  # (experiment, slug) -> resolved cell spec
+    experiments: dict[str, dict]
+    figures: dict[str, dict]
+    config: dict = field(repr=False, default_factory=dict)
+
+    def cells_of(self, experiment: str, loss: str | None = None) -> list[dict]:
+        return [c for (e, _), c in self.cells.items()
+                if e == experiment and (loss is None or c["loss"]["name"] == loss)]
+
+
+def load_schema() -> dict:
+    from .figures import FIGURES
+    from .losses import LOSSES
+    from .models import MODELS
+    from .noise import NOISES
+
+    schema = yaml.safe_load(SCHEMA_PATH.read_text())
+    d = schema["$defs"]
+    d["experiment"]["properties"]["model"]["properties"]["name"]["enum"] = sorted(MODELS)
+    d["experiment"]["properties"]["losses"]["items"]["enum"] = sorted(LOSSES)
+    d["experiment"]["properties"]["loss_params"]["propertyNames"] = {"enum": sorted(LOSSES)}
+    d["experiment"]["properties"]["noise"]["properties"]["name"]["enum"] = sorted(NOISES)
+    d["figure"]["properties"]["kind"]["enum"] = sorted(set(FIGURES) | NON_CURVE_KINDS)
+    d["figure"]["properties"]["losses"]["items"]["enum"] = sorted(LOSSES)
+    return schema
+
+
+def _key(path) -> str:
+    out = ""
+    for p in path:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out or "<top level>"
+
+
+def _allowed(err: jsonschema.ValidationError) -> str:
+    v, val = err.validator, err.validator_value
+    s = err.schema if isinstance(err.schema, dict) else {}
+    if v == "enum":
+        return "one of " + ", ".join(map(repr, val))
+    if v in {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"}:
+        lo = ("> " if "exclusiveMinimum" in s else ">= ") + str(
+            s.get("exclusiveMinimum", s.get("minimum", "-inf")))
+        hi = ("< " if "exclusiveMaximum" in s else "<= ") + str(
+            s.get("exclusiveMaximum", s.get("maximum", "inf")))
+        return f"a number {lo} and {hi}"
+    if v == "required":
+        return f"the key(s) {', '.join(map(repr, val))} must be present"
+    if v == "additionalProperties":
+        return "only the keys " + ", ".join(sorted(s.get("properties", {})))
+    if v == "propertyNames":
+        return "keys that are " + _allowed_of(val)
+    if v == "type":
+        return f"a value of type {val}"
+    return s.get("description", err.message)
+
+
+def _allowed_of(sub: dict) -> str:
+    return "one of " + ", ".join(map(repr, sub.get("enum", []))) if "enum" in sub else str(sub)
+
+
+def _check(instance: Any, schema: dict, prefix: tuple = ()) -> None:
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(instance), key=lambda e: list(map(str, e.path)))
+    if errors:
+        lines = []
+        for e in errors[:10]:
+            leaf = e
+            while leaf.context:  # descend into anyOf/oneOf to the useful part
+                leaf = min(leaf.context, key=lambda c: len(c.context))
+            value = leaf.instance if leaf.validator != "additionalProperties" else (
+                sorted(set(leaf.instance) - set(leaf.schema.get("properties", {}))))
+            lines.append(f"  {_key(prefix + tuple(leaf.absolute_path))}: {_short(value)} is not "
+                         f"allowed; allowed: {_allowed(leaf)}")
+        raise ConfigError("params.yaml is invalid:\n" + "\n".join(lines))
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) < 120 else text[:117] + "..."
+
+
+def deep_merge(base: dict, overlay: dict) -> dict:
+    """Return base with overlay merged in: dicts merge recursively, other values replace."""
+    out = copy.deepcopy(base)
+    for k, v in overlay.items():
+        out[k] = deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) \
+            else copy.deepcopy(v)
+    return out
+
+
+def fmt_rate(rate: float) -> str:
+    return repr(float(rate))
+
+
+def cell_slug(loss: str, rate: float, seed: int) -> str:
+    return f"loss-{loss}_eta-{fmt_rate(rate)}_seed-{seed}"
+
+
+def noise_path(dataset: str, noise: str, rate: float, seed: int) -> str:
+    return f"results/noise/{dataset}/{noise}_eta-{fmt_rate(rate)}/seed{seed}.npz"
+
+
+def resolve(config: dict, check_files: bool = True) -> Plan:
+    """Validate ``config`` (params.yaml after --config overrides) and expand it."""
+    schema = load_schema()
+    _check(config, schema)
+    scale = config["scale"]
+    if scale not in config["scales"]:
+        raise ConfigError(f"params.yaml is invalid:\n  scale: {scale!r} is not allowed; allowed: "
+                          f"one of {', '.join(map(repr, config['scales']))}")
+    overlay = config["scales"][scale] or {}
+    substitute = overlay.get("substitute", {})
+    for k, v in substitute.items():
+        if v not in config["datasets"]:
+            raise ConfigError(f"params.yaml is invalid:\n  scales.{scale}.substitute.{k}: {v!r} "
+                              f"is not allowed; allowed: a key of datasets "
+                              f"({', '.join(config['datasets'])})")
+    for name in overlay.get("experiments", {}):
+        if name not in config["experiments"]:
+            raise ConfigError(f"params.yaml is invalid:\n  scales.{scale}.experiments.{name}: "
+                              f"unknown experiment; allowed: {', '.join(config['experiments'])}")
+
+    experiments, cells, datasets = {}, {}, {}
+    for name, exp in config["experiments"].items():
+        exp = deep_merge(exp, overlay.get("all", {}))
+        exp = deep_merge(exp, overlay.get("experiments", {}).get(name, {}))
+        _check(exp, {**schema["$defs"]["experiment"], "$defs": schema["$defs"]},
+               ("experiments", name))
+        if exp["dataset"] not in config["datasets"]:
+            raise ConfigError(f"params.yaml is invalid:\n  experiments.{name}.dataset: "
+                              f"{exp['dataset']!r} is not allowed; allowed: a key of datasets "
+                              f"({', '.join(config['datasets'])})")
+        noise = exp["noise"]
+        for i, r in enumerate(noise["rates"]):
+            if r >= 1 and noise["name"] not in FULL_RATE_NOISES:
+                raise ConfigError(
+                    f"params.yaml is invalid:\n  experiments.{name}.noise.rates[{i}]: {r!r} is "
+                    f"not allowed for noise {noise['name']!r}; allowed: 0 <= eta < 1")
+        ds = substitute.get(exp["dataset"], exp["dataset"])
+        exp["resolved_dataset"] = ds
+        datasets[ds] = {"name": ds, **config["datasets"][ds]}
+        experiments[name] = exp
+        for loss in exp["losses"]:
+            for rate in noise["rates"]:
+                for seed in exp["seeds"]:
+                    slug = cell_slug(loss, rate, seed)
+                    cells[(name, slug)] = {
+                        "experiment": name, "paper": exp["paper"], "slug": slug,
+                        "dataset": ds, "stand_in_for": datasets[ds].get("stand_in_for"),
+                        "model": exp["model"],
+                        "loss": {"name": loss, "params": exp.get("loss_params", {}).get(loss, {})},
+                        "noise": {"name": noise["name"], "rate": float(rate)},
+                        "seed": int(seed), "train": exp["train"], "scale": scale,
+                    }
+    _check_figures(config["figures"], experiments)
+    if check_files:
+        _check_user_data(config["datasets"])
+    return Plan(scale, datasets, cells, experiments, config["figures"], config)
+
+
+def _check_figures(figures: dict, experiments: dict) -> None:
+    for fid, spec in figures.items():
+        if "/" not in fid:
+            raise ConfigError(f"params.yaml is invalid:\n  figures.{fid}: the id must be "
+                              "<paper>/<name>, e.g. ps/fig1")
+        for i, p in enumerate(spec.get("panels", [])):
+            key = f"figures.{fid}.panels[{i}]"
+            if p["experiment"] not in experiments:
+                raise ConfigError(f"params.yaml is invalid:\n  {key}.experiment: "
+                                  f"{p['experiment']!r} is not allowed; allowed: one of "
+                                  f"{', '.join(map(repr, experiments))}")
+            losses = experiments[p["experiment"]]["losses"]
+            if p["loss"] not in losses:
+                raise ConfigError(f"params.yaml is invalid:\n  {key}.loss: {p['loss']!r} is not "
+                                  f"allowed; allowed: one of {', '.join(map(repr, losses))} "
+                                  f"(the losses of {p['experiment']})")
+
+
+def _check_user_data(datasets: dict) -> None:
+    from .data import DataError, validate_npz
+
+    for name, spec in datasets.items():
+        if spec["source"] == "npz":
+            if "path" not in spec:
+                raise ConfigError(f"params.yaml is invalid:\n  datasets.{name}.path: missing; "
+                                  "allowed: a path to an .npz with x_train, y_train, x_test, y_test")
+            try:
+                validate_npz(spec["path"], key=f"datasets.{name}.path")
+            except DataError as e:
+                raise ConfigError(f"params.yaml is invalid:\n  {e}") from None

@@ -1,0 +1,50 @@
+"""Extraction: per-epoch histories -> tidy long tables and a metrics summary.
+
+Reads only files under results/ (history.csv); never trains or imports the engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import pandas as pd
+
+METRICS = ["loss", "j1", "j2", "corrupted_fit", "corrupted_clean", "clean_acc", "test_acc",
+           "test_loss"]
+TIDY_COLUMNS = ["panel", "panel_title", "experiment", "dataset", "model", "loss", "noise", "eta",
+                "seed", "epoch", "metric", "value"]
+
+
+def tidy_history(history: pd.DataFrame, cell: dict, panel: int, panel_title: str) -> pd.DataFrame:
+    """One row per (epoch, metric) of one cell's history, labelled with what varies."""
+    missing = [m for m in METRICS if m not in history.columns]
+    if missing:
+        raise ValueError(f"history of {cell['experiment']}/{cell['slug']} lacks columns {missing}")
+    long = history.melt(id_vars=["epoch"], value_vars=METRICS, var_name="metric")
+    long = long.assign(panel=panel, panel_title=panel_title, experiment=cell["experiment"],
+                       dataset=cell["dataset"], model=cell["model"]["name"],
+                       loss=cell["loss"]["name"], noise=cell["noise"]["name"],
+                       eta=cell["noise"]["rate"], seed=cell["seed"])
+    return long[TIDY_COLUMNS]
+
+
+def figure_table(entries: Iterable[tuple[int, str, dict, str | Path]]) -> pd.DataFrame:
+    """Tidy table of a figure from (panel index, panel title, cell, history path) entries."""
+    frames = [tidy_history(pd.read_csv(path), cell, panel, title)
+              for panel, title, cell, path in entries]
+    if not frames:
+        raise ValueError("figure_table: no runs to extract")
+    return pd.concat(frames, ignore_index=True).sort_values(
+        ["panel", "eta", "seed", "metric", "epoch"], kind="stable").reset_index(drop=True)
+
+
+def summary(entries: Iterable[tuple[dict, str | Path]]) -> dict:
+    """Final J1, J2 and test accuracy per cell: {experiment: {slug: {...}}} for `dvc metrics`."""
+    out: dict[str, dict] = {}
+    for cell, path in entries:
+        last = pd.read_csv(path).iloc[-1]
+        out.setdefault(cell["experiment"], {})[cell["slug"]] = {
+            "epochs": int(last["epoch"]), "j1": round(float(last["j1"]), 4),
+            "j2": round(float(last["j2"]), 4), "test_acc": round(float(last["test_acc"]), 4)}
+    return out

@@ -1,0 +1,42 @@
+"""Parameter counts against the numbers the source papers report."""
+
+import pytest
+import torch
+
+from memrepro.models import MODELS, count_parameters, get_model
+
+
+def test_resnet32_matches_he_et_al():
+    # He et al. 2016 Table 6: 0.46M; option-A shortcuts give exactly 464,154
+    assert count_parameters(get_model("resnet32")) == 464_154
+    assert count_parameters(get_model("resnet_cifar", depth=20)) == 269_722  # 0.27M
+
+
+def test_resnet18_matches_common_count():
+    assert count_parameters(get_model("resnet18")) == 11_173_962
+    # one input channel (MNIST): the stem loses 2 * 64 * 3 * 3 weights
+    assert count_parameters(get_model("resnet18", in_channels=1)) == 11_173_962 - 1152
+
+
+def test_inception_lite_matches_zhang_et_al():
+    assert count_parameters(get_model("inception_lite")) == 1_649_402  # Zhang et al. Table 1
+
+
+@pytest.mark.parametrize("name,kw,shape", [
+    ("resnet32", {"width": 4}, (2, 3, 32, 32)),
+    ("resnet18", {"width": 8, "in_channels": 1}, (2, 1, 28, 28)),
+    ("resnet18", {"width": 8, "in_channels": 1}, (2, 1, 8, 8)),
+    ("inception_lite", {"width": 0.125}, (2, 3, 28, 28)),
+    ("mlp", {"hidden": [16, 16], "image_size": 14}, (2, 1, 14, 14)),
+])
+def test_forward_shapes(name, kw, shape):
+    out = get_model(name, num_classes=7, **kw)(torch.zeros(shape))
+    assert out.shape == (2, 7)
+
+
+def test_registry_errors():
+    assert {"resnet32", "resnet18", "inception_lite", "mlp"} <= set(MODELS)
+    with pytest.raises(KeyError, match="known"):
+        get_model("vgg99")
+    with pytest.raises(ValueError, match="6n\\+2"):
+        get_model("resnet_cifar", depth=30)

@@ -1,0 +1,29 @@
+# Extraction: histories -> tidy per-figure tables and the DVC metrics summary.
+
+
+rule extract:
+    input:
+        lambda wc: [history_path(c) for _, _, c in panel_entries(fid_of(wc))],
+    output:
+        "results/metrics/{paper}/{name}.csv",
+    params:
+        entries=lambda wc: [
+            (i, t, c, history_path(c)) for i, t, c in panel_entries(fid_of(wc))
+        ],
+    log:
+        "logs/extract/{paper}/{name}.log",
+    script:
+        "../scripts/extract.py"
+
+
+rule summary:
+    input:
+        [history_path(c) for c in PLAN.cells.values()],
+    output:
+        "results/metrics/summary.json",
+    params:
+        entries=[(c, history_path(c)) for c in PLAN.cells.values()],
+    log:
+        "logs/extract/summary.log",
+    script:
+        "../scripts/summary.py"

@@ -1,0 +1,18 @@
+# Noisy labels per (dataset, noise, rate, seed): computed once, shared by every run using them.
+
+
+rule noise:
+    input:
+        npz="results/data/{ds}.npz",
+        json="results/data/{ds}.json",
+    output:
+        npz="results/noise/{ds}/{noise}_eta-{rate}/seed{seed}.npz",
+        json="results/noise/{ds}/{noise}_eta-{rate}/seed{seed}.json",
+    params:
+        noise=lambda wc: wc.noise,
+        rate=lambda wc: float(wc.rate),
+        seed=lambda wc: int(wc.seed),
+    log:
+        "logs/noise/{ds}/{noise}_eta-{rate}_seed{seed}.log",
+    script:
+        "../scripts/noise.py"
