@@ -27,15 +27,11 @@ include: "workflow/rules/metrics.smk"
 include: "workflow/rules/figures.smk"
 
 
-onstart:
-    print(f"memrepro: scale '{PLAN.scale}': {len(PLAN.cells)} training cells planned, "
-          f"{len(PLAN.datasets)} dataset(s), {len(PLAN.figures)} figure(s).")
-
-
-rule all:
-    default_target: True
-    input:
-        rules.figures.input,
+sys.stderr.write(
+    f"memrepro: scale '{PLAN.scale}': {len(PLAN.cells)} training cells planned "
+    f"(one training job each) over {len(PLAN.datasets)} dataset(s) and "
+    f"{len(PLAN.figures)} figure(s).\n"
+)
 
 
 rule data:
@@ -51,4 +47,10 @@ rule runs:
 rule figures:
     input:
         figure_outputs(),
-        "results/metrics/summary.json",
+        "results/summary.json",
+
+
+rule all:
+    default_target: True
+    input:
+        rules.figures.input,

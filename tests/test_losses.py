@@ -16,7 +16,8 @@ def _sum_over_labels(loss, logits):
 @pytest.mark.parametrize("k", [2, 10, 100])
 @pytest.mark.parametrize("alpha", [0.01, 0.1, 1.0])
 def test_rll_sums_to_k_log_ratio(k, alpha):
-    logits = torch.randn(500, k, dtype=torch.float64, generator=torch.Generator().manual_seed(k)) * 4
+    gen = torch.Generator().manual_seed(k)
+    logits = torch.randn(500, k, dtype=torch.float64, generator=gen) * 4
     s = _sum_over_labels(get_loss("rll", alpha=alpha), logits.double())
     assert torch.allclose(s, torch.full_like(s, k * math.log((1 + alpha) / alpha)), rtol=1e-5)
 

@@ -215,7 +215,8 @@ def _check_user_data(datasets: dict) -> None:
         if spec["source"] == "npz":
             if "path" not in spec:
                 raise ConfigError(f"params.yaml is invalid:\n  datasets.{name}.path: missing; "
-                                  "allowed: a path to an .npz with x_train, y_train, x_test, y_test")
+                                  "allowed: a path to an .npz with x_train, y_train, x_test, "
+                                  "y_test")
             try:
                 validate_npz(spec["path"], key=f"datasets.{name}.path")
             except DataError as e:

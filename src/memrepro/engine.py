@@ -183,7 +183,8 @@ def train_cell(spec: dict[str, Any], data: TrainData, out_dir: str | Path, *,
     norm = Normalize(data, channels_last)
     amp = ((lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if cuda
            else contextlib.nullcontext)
-    epochs, bs, every = int(tr["epochs"]), int(tr["batch_size"]), int(tr.get("checkpoint_every", 10))
+    epochs, bs = int(tr["epochs"]), int(tr["batch_size"])
+    every = int(tr.get("checkpoint_every", 10))
     eval_bs = max(bs, 1024)
     fp = fingerprint(spec)
     ckpt_path = out_dir / "checkpoint.pt"

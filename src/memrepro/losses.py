@@ -18,6 +18,11 @@ LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 LOSSES: dict[str, Callable[..., LossFn]] = {}
 
 
+def _f(logits: torch.Tensor) -> torch.Tensor:
+    """Compute in float32 at least (bf16 autocast outputs), keep float64 when given."""
+    return logits if logits.dtype == torch.float64 else logits.float()
+
+
 def register_loss(fn: Callable[..., LossFn]) -> Callable[..., LossFn]:
     LOSSES[fn.__name__] = fn
     return fn
@@ -34,7 +39,7 @@ def cce() -> LossFn:
     """Categorical cross-entropy, -log g_k (PS Eq. in Sec. 2)."""
 
     def loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return F.cross_entropy(logits.float(), y, reduction="none")
+        return F.cross_entropy(_f(logits), y, reduction="none")
 
     return loss
 
@@ -49,7 +54,7 @@ def mse() -> LossFn:
     """Squared error between the softmax output and the one-hot label, sum_i (g_i - e^k_i)^2."""
 
     def loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        g = torch.softmax(logits.float(), 1)
+        g = torch.softmax(_f(logits), 1)
         return _sq_err_to_all(g).gather(1, y[:, None]).squeeze(1)
 
     return loss
@@ -60,7 +65,7 @@ def nmse() -> LossFn:
     """Normalized MSE: MSE(g, e^k) / sum_j MSE(g, e^j) (PS Sec. 3, L-bar); sums to 1 over k."""
 
     def loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        err = _sq_err_to_all(torch.softmax(logits.float(), 1))
+        err = _sq_err_to_all(torch.softmax(_f(logits), 1))
         return err.gather(1, y[:, None]).squeeze(1) / err.sum(1)
 
     return loss
@@ -75,7 +80,7 @@ def rll(alpha: float = 0.1) -> LossFn:
     const = math.log((alpha + 1) / alpha)
 
     def loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        logs = torch.log(alpha + torch.softmax(logits.float(), 1))
+        logs = torch.log(alpha + torch.softmax(_f(logits), 1))
         k = logits.shape[1]
         own = logs.gather(1, y[:, None]).squeeze(1)
         others = (logs.sum(1) - own) / (k - 1)

@@ -179,7 +179,8 @@ class InceptionLite(nn.Module):
         layers: list[nn.Module] = [_ConvBN(in_channels, s(96), 3)]
         cin = s(96)
         for kind, *ch in self.PLAN:
-            block = _Inception(cin, s(ch[0]), s(ch[1])) if kind == "I" else _Downsample(cin, s(ch[0]))
+            block = (_Inception(cin, s(ch[0]), s(ch[1])) if kind == "I"
+                     else _Downsample(cin, s(ch[0])))
             layers.append(block)
             cin = block.out_channels
         self.body = nn.Sequential(*layers)

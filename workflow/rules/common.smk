@@ -1,8 +1,11 @@
 # Helpers only: path builders and lookups into PLAN (memrepro.config.Plan).
+from pathlib import Path
+
 from memrepro.captions import figure_caption, figure_stem, figure_title, symmetry_caption
 from memrepro.config import noise_path
 
 RAW_ROOT = config["data"]["root"]
+CONDA_ENV = "../../envs/memrepro.yaml"
 
 
 wildcard_constraints:
@@ -49,3 +52,27 @@ def figure_outputs():
         else:
             out += [f"results/figures/{stem}.{ext}" for ext in ("pdf", "png", "caption.txt")]
     return out
+
+
+def prepare_inputs(wc):
+    spec = PLAN.datasets[wc.ds]
+    if spec["source"] == "torchvision":
+        return [f"{RAW_ROOT}/{spec.get('name', wc.ds)}/.complete.json"]
+    if spec["source"] == "npz":
+        return [spec["path"]]
+    return []
+
+
+def train_inputs(wc):
+    c = cell_of(wc)
+    return {
+        "data": f"results/data/{c['dataset']}.npz",
+        "meta": f"results/data/{c['dataset']}.json",
+        "noise": noise_path(c["dataset"], c["noise"]["name"], c["noise"]["rate"], c["seed"]),
+    }
+
+
+def raw_root_of(inputs):
+    """The raw-data root above a download marker (<root>/<name>/.complete.json), if any."""
+    markers = [f for f in inputs if f.endswith(".complete.json")]
+    return str(Path(markers[0]).parents[1]) if markers else RAW_ROOT

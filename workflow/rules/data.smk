@@ -6,21 +6,14 @@ rule download:
         f"{RAW_ROOT}/{{name}}/.complete.json",
     params:
         name=lambda wc: wc.name,
-        root=RAW_ROOT,
+        root=lambda wc, output: str(Path(output[0]).parents[1]),
         mirror=config["data"].get("mirror"),
     log:
         "logs/download/{name}.log",
+    conda:
+        CONDA_ENV
     script:
         "../scripts/download.py"
-
-
-def prepare_inputs(wc):
-    spec = PLAN.datasets[wc.ds]
-    if spec["source"] == "torchvision":
-        return [f"{RAW_ROOT}/{spec.get('name', wc.ds)}/.complete.json"]
-    if spec["source"] == "npz":
-        return [spec["path"]]
-    return []
 
 
 rule prepare:
@@ -31,8 +24,10 @@ rule prepare:
         json="results/data/{ds}.json",
     params:
         spec=lambda wc: {"name": wc.ds, **PLAN.datasets[wc.ds]},
-        root=RAW_ROOT,
+        root=lambda wc, input: raw_root_of(input),
     log:
         "logs/prepare/{ds}.log",
+    conda:
+        CONDA_ENV
     script:
         "../scripts/prepare.py"

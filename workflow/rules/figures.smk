@@ -16,6 +16,8 @@ rule figure:
         caption=lambda wc: figure_caption(fid_of(wc), PLAN.figures[fid_of(wc)], PLAN),
     log:
         "logs/figure/{paper}/{name}.log",
+    conda:
+        CONDA_ENV
     script:
         "../scripts/figure.py"
 
@@ -29,5 +31,7 @@ rule symmetry:
         caption=lambda wc: symmetry_caption(PLAN.figures[fid_of(wc)], PLAN),
     log:
         "logs/figure/{paper}/{name}.log",
+    conda:
+        CONDA_ENV
     script:
         "../scripts/symmetry.py"

@@ -12,6 +12,8 @@ rule extract:
         ],
     log:
         "logs/extract/{paper}/{name}.log",
+    conda:
+        CONDA_ENV
     script:
         "../scripts/extract.py"
 
@@ -20,10 +22,12 @@ rule summary:
     input:
         [history_path(c) for c in PLAN.cells.values()],
     output:
-        "results/metrics/summary.json",
+        "results/summary.json",
     params:
         entries=[(c, history_path(c)) for c in PLAN.cells.values()],
     log:
         "logs/extract/summary.log",
+    conda:
+        CONDA_ENV
     script:
         "../scripts/summary.py"

@@ -14,5 +14,7 @@ rule noise:
         seed=lambda wc: int(wc.seed),
     log:
         "logs/noise/{ds}/{noise}_eta-{rate}_seed{seed}.log",
+    conda:
+        CONDA_ENV
     script:
         "../scripts/noise.py"

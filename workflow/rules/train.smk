@@ -1,15 +1,6 @@
 # One training cell (experiment x loss x noise rate x seed) per job.
 
 
-def train_inputs(wc):
-    c = cell_of(wc)
-    return {
-        "data": f"results/data/{c['dataset']}.npz",
-        "meta": f"results/data/{c['dataset']}.json",
-        "noise": noise_path(c["dataset"], c["noise"]["name"], c["noise"]["rate"], c["seed"]),
-    }
-
-
 rule train:
     input:
         unpack(train_inputs),
@@ -25,5 +16,7 @@ rule train:
         gpu=0 if config.get("device", "auto") == "cpu" else 1,
     log:
         "logs/train/{exp}/{cell}.log",
+    conda:
+        CONDA_ENV
     script:
         "../scripts/train.py"

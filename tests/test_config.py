@@ -1,0 +1,135 @@
+"""Bad configuration fails before any job, naming key, value and what is allowed."""
+
+import copy
+
+import numpy as np
+import pytest
+import yaml
+from conftest import load_params, snakemake
+
+from memrepro.config import ConfigError, cell_slug, deep_merge, resolve
+
+
+def _bad(cfg, *needles):
+    with pytest.raises(ConfigError) as err:
+        resolve(cfg)
+    for needle in needles:
+        assert needle in str(err.value), str(err.value)
+
+
+def test_default_plan_has_the_ps_grid():
+    for scale in ("smoke", "quick", "paper"):
+        cfg = load_params()
+        cfg["scale"] = scale
+        plan = resolve(cfg)
+        # ResNet-32: 3 losses, Inception-Lite and ResNet-18: 4 losses; 4 noise rates; 1 seed
+        assert len(plan.cells) == (3 + 4 + 4) * 4
+    assert set(resolve(load_params()).datasets) == {"digits", "digits16"}
+    paper = resolve({**load_params(), "scale": "paper"})
+    assert set(paper.datasets) == {"mnist", "cifar10"}
+    cell = paper.cells[("ps_resnet32_cifar10", cell_slug("rll", 0.4, 0))]
+    assert cell["train"]["epochs"] == 200 and cell["loss"]["params"] == {"alpha": 0.1}
+    assert cell["train"]["schedule"]["milestones"] == [100, 150]
+
+
+def test_scale_overlay_merges_dicts_and_replaces_lists():
+    base = {"a": {"b": 1, "c": [1, 2]}, "d": 2}
+    assert deep_merge(base, {"a": {"c": [3]}}) == {"a": {"b": 1, "c": [3]}, "d": 2}
+    assert base["a"]["c"] == [1, 2]
+
+
+def test_unknown_scale():
+    _bad({**load_params(), "scale": "huge"}, "scale", "'huge'", "'smoke'", "'paper'")
+
+
+def test_unknown_loss():
+    cfg = load_params()
+    cfg["experiments"]["ps_resnet18_mnist"]["losses"] = ["cce", "hinge"]
+    _bad(cfg, "experiments.ps_resnet18_mnist.losses[1]", "'hinge'", "'rll'", "'nmse'")
+
+
+@pytest.mark.parametrize("rate", [1.0, -0.1, 1.5])
+def test_eta_outside_unit_interval(rate):
+    cfg = load_params()
+    cfg["experiments"]["ps_resnet18_mnist"]["noise"] = {"name": "symmetric_other",
+                                                        "rates": [0.2, rate]}
+    _bad(cfg, "experiments.ps_resnet18_mnist.noise.rates[1]", repr(rate))
+
+
+def test_unknown_model_and_typo_key():
+    cfg = load_params()
+    cfg["experiments"]["ps_resnet18_mnist"]["model"]["name"] = "resnet19"
+    cfg["experiments"]["ps_resnet18_mnist"]["train"]["epoch"] = 3
+    _bad(cfg, "model.name", "'resnet19'", "'resnet18'", "train", "'epoch'")
+
+
+def _with_npz_dataset(path):
+    cfg = load_params()
+    cfg["datasets"]["mine"] = {"source": "npz", "path": str(path)}
+    cfg["experiments"]["ps_resnet18_mnist"]["dataset"] = "mine"
+    return cfg
+
+
+def test_missing_npz(tmp_path):
+    _bad(_with_npz_dataset(tmp_path / "nope.npz"), "datasets.mine.path", "nope.npz")
+
+
+def _write_npz(path, y_test_last):
+    x = np.zeros((20, 1, 4, 4), dtype=np.uint8)
+    y = np.arange(20) % 5
+    y_test = y.copy()
+    y_test[-1] = y_test_last
+    np.savez(path, x_train=x, y_train=y, x_test=x, y_test=y_test)
+
+
+def test_npz_labels_out_of_range(tmp_path):
+    _write_npz(tmp_path / "bad.npz", 7)
+    _bad(_with_npz_dataset(tmp_path / "bad.npz"), "datasets.mine.path", "7")
+
+
+def test_a_good_npz_is_accepted(tmp_path):
+    _write_npz(tmp_path / "good.npz", 4)
+    plan = resolve(_with_npz_dataset(tmp_path / "good.npz"))
+    assert plan.datasets["mine"]["source"] == "npz"
+
+
+def test_figure_panel_must_name_a_trained_loss():
+    cfg = load_params()
+    cfg["figures"]["ps/fig1"]["panels"][0]["loss"] = "nmse"  # ResNet-32 has no nmse run
+    _bad(cfg, "figures.ps/fig1.panels[0].loss", "'nmse'")
+
+
+@pytest.mark.parametrize("change,needles", [
+    ({"scale": "huge"}, ["scale", "'huge'"]),
+    ({"experiments": {"ps_resnet18_mnist": {"losses": ["cce", "hinge"]}}}, ["'hinge'"]),
+    ({"experiments": {"ps_resnet18_mnist": {"noise": {"rates": [0.2, 1.0]}}}}, ["rates[1]"]),
+    ({"datasets": {"mnist": {"source": "npz", "path": "missing.npz"}}}, ["missing.npz"]),
+])
+def test_snakemake_exits_before_any_job(workdir, change, needles):
+    cfg = deep_merge(load_params(), change)
+    (workdir / "params.yaml").write_text(yaml.safe_dump(cfg))
+    args = ["--cores", "1", "figures"]
+    if change.get("datasets"):
+        args += ["--config", "scale=paper"]
+    res = snakemake(workdir, *args)
+    assert res.returncode != 0
+    for needle in needles:
+        assert needle in res.stderr, res.stderr
+    assert not (workdir / "results").exists()
+
+
+def test_dry_run_plans_paper_grid_without_network(workdir):
+    res = snakemake(workdir, "-n", "figures", "--config", "scale=paper")
+    assert res.returncode == 0, res.stderr
+    out = res.stdout + res.stderr
+    assert "44 training cells planned" in out
+    table = out[out.index("Job stats"):]
+    assert any(line.split()[:2] == ["train", "44"] for line in table.splitlines())
+    assert not (workdir / "results").exists() and not (workdir / "resources").exists()
+
+
+def test_plan_is_a_copy_of_the_config():
+    cfg = load_params()
+    before = copy.deepcopy(cfg)
+    resolve(cfg)
+    assert cfg == before

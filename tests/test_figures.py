@@ -1,0 +1,212 @@
+"""Curves figures: layout, seed aggregation, byte-reproducible outputs; the symmetry table."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from memrepro.figures import (
+    FIGURES,
+    build_curves_figure,
+    caption_path,
+    eta_colours,
+    plot_curves,
+    symmetry_markdown,
+    symmetry_table,
+    write_symmetry,
+)
+
+ETAS = [0.0, 0.2, 0.4]
+SEEDS = [0, 1]
+EPOCHS = 6
+SPEC = {
+    "kind": "curves",
+    "title": "Fig. 4: J1 and J2 (test)",
+    "ncols": 2,
+    "panels": [
+        {"experiment": "exp_a", "loss": "cce", "metrics": ["j1", "j2"], "title": "(a) A, CCE"},
+        {"experiment": "exp_a", "loss": "rll", "metrics": ["j1", "j2"], "title": "(b) A, RLL"},
+    ],
+}
+
+
+def make_table(spec=SPEC, etas=ETAS, seeds=SEEDS, epochs=EPOCHS, metrics=("j1", "j2", "loss")):
+    rng = np.random.default_rng(0)
+    rows = []
+    for p, pspec in enumerate(spec["panels"]):
+        for eta in etas:
+            for seed in seeds:
+                for epoch in range(epochs + 1):
+                    for m in metrics:
+                        rows.append({
+                            "panel": p, "panel_title": pspec["title"],
+                            "experiment": pspec["experiment"], "dataset": "cifar10",
+                            "model": "resnet", "loss": pspec["loss"], "noise": "symmetric",
+                            "eta": eta, "seed": seed, "epoch": epoch, "metric": m,
+                            "value": float(np.clip(0.1 + 0.8 * epoch / epochs * (1 - eta)
+                                                   + 0.05 * rng.standard_normal(), 0, 1)),
+                        })
+    return pd.DataFrame(rows)
+
+
+def test_registry_has_curves():
+    assert FIGURES["curves"] is plot_curves
+
+
+def test_plot_writes_pdf_png_caption_and_is_byte_reproducible(tmp_path):
+    table = make_table()
+    out = []
+    for run in ("one", "two"):
+        pdf, png = tmp_path / run / "fig4.pdf", tmp_path / run / "fig4.png"
+        plot_curves(table, SPEC, "Caption line 1.\nLine 2.", pdf, png)
+        cap = tmp_path / run / "fig4.caption.txt"
+        assert caption_path(png) == cap
+        for f in (pdf, png, cap):
+            assert f.exists() and f.stat().st_size > 0
+        assert pdf.read_bytes().startswith(b"%PDF")
+        assert png.read_bytes().startswith(b"\x89PNG")
+        assert cap.read_text() == "Caption line 1.\nLine 2.\n"
+        # no timestamps or version strings (two runs in the same second would hide them)
+        assert b"/CreationDate" not in pdf.read_bytes() and b"/ModDate" not in pdf.read_bytes()
+        assert b"Software" not in png.read_bytes()
+        out.append([f.read_bytes() for f in (pdf, png, cap)])
+        # no temporary files left behind
+        assert sorted(p.name for p in (tmp_path / run).iterdir()) == [
+            "fig4.caption.txt", "fig4.pdf", "fig4.png"]
+    assert out[0] == out[1]
+
+
+def test_figure_layout_lines_titles_and_colours():
+    table = make_table()
+    fig = build_curves_figure(table, SPEC)
+    axes = fig.get_axes()
+    assert len(axes) == 2
+    assert fig.get_suptitle() == SPEC["title"]
+    assert [ax.get_title() for ax in axes] == ["(a) A, CCE", "(b) A, RLL"]
+    assert fig.get_size_inches()[0] == pytest.approx(8.0)
+    colours = eta_colours(ETAS)
+    for ax in axes:
+        lines = ax.get_lines()
+        assert len(lines) == len(ETAS) * 2  # n_eta * n_metrics
+        # per eta: j1 solid, then j2 dashed
+        assert [ln.get_linestyle() for ln in lines] == ["-", "--"] * len(ETAS)
+        assert {ln.get_color() for ln in lines} == set(colours.values())
+        assert len(ax.collections) == len(ETAS) * 2  # one min-max band per line (2 seeds)
+        assert ax.get_legend() is not None  # linestyle legend: two metrics
+        assert ax.get_ylim() == (0, 101)
+    # the eta legend at figure level
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert labels == ["η = 0.0", "η = 0.2", "η = 0.4"]
+
+
+def test_single_metric_panel_has_no_linestyle_legend_and_extra_grid_cells_removed():
+    spec = {**SPEC, "ncols": 2, "panels": [{**SPEC["panels"][0], "metrics": ["j1"]},
+                                           {**SPEC["panels"][1], "metrics": ["j1"]},
+                                           {**SPEC["panels"][0], "metrics": ["j1"]}]}
+    fig = build_curves_figure(make_table(spec), spec)
+    axes = fig.get_axes()
+    assert len(axes) == 3
+    for ax in axes:
+        assert len(ax.get_lines()) == len(ETAS)
+        assert ax.get_legend() is None
+
+
+def test_y_data_is_mean_over_seeds_in_percent():
+    spec = {"kind": "curves", "title": "hand", "ncols": 1,
+            "panels": [{"experiment": "e", "loss": "cce", "metrics": ["j1"], "title": "(a)"}]}
+    base = {"panel": 0, "panel_title": "(a)", "experiment": "e", "dataset": "d", "model": "m",
+            "loss": "cce", "noise": "symmetric", "eta": 0.2, "metric": "j1"}
+    values = {(0, 0): 0.10, (0, 1): 0.30, (1, 0): 0.50, (1, 1): 0.70, (2, 0): 0.9, (2, 1): 1.0}
+    table = pd.DataFrame([{**base, "seed": s, "epoch": e, "value": v}
+                          for (e, s), v in values.items()])
+    fig = build_curves_figure(table, spec)
+    (line,) = fig.get_axes()[0].get_lines()
+    np.testing.assert_allclose(line.get_xdata(), [0, 1, 2])
+    np.testing.assert_allclose(line.get_ydata(), [20.0, 60.0, 95.0])
+    (band,) = fig.get_axes()[0].collections
+    verts = band.get_paths()[0].vertices
+    assert verts[:, 1].min() == pytest.approx(10.0) and verts[:, 1].max() == pytest.approx(100.0)
+
+
+def test_single_seed_draws_no_band():
+    table = make_table(seeds=[3])
+    fig = build_curves_figure(table, SPEC)
+    for ax in fig.get_axes():
+        assert len(ax.get_lines()) == len(ETAS) * 2
+        assert len(ax.collections) == 0
+
+
+def test_panel_index_not_in_spec_raises():
+    table = make_table()
+    table.loc[table["panel"] == 1, "panel"] = 5
+    with pytest.raises(ValueError, match=r"Fig\. 4.*panel index.*\[5\]"):
+        build_curves_figure(table, SPEC)
+
+
+def test_panel_without_rows_raises(tmp_path):
+    table = make_table()
+    table = table[table["panel"] == 0]
+    with pytest.raises(ValueError, match=r"Fig\. 4.*panel 1 \(\(b\) A, RLL\) has no rows"):
+        plot_curves(table, SPEC, "c", tmp_path / "f.pdf", tmp_path / "f.png")
+    assert not any(tmp_path.iterdir())
+
+
+def test_missing_metric_and_wrong_loss_raise():
+    table = make_table(metrics=("j1",))
+    with pytest.raises(ValueError, match=r"panel 0.*metric\(s\) \['j2'\]"):
+        build_curves_figure(table, SPEC)
+    table = make_table()
+    table.loc[table["panel"] == 0, "loss"] = "mse"
+    with pytest.raises(ValueError, match=r"panel 0.*expects loss 'cce'"):
+        build_curves_figure(table, SPEC)
+
+
+# --- symmetry ---------------------------------------------------------------------------------
+
+def _ce(logits, y):
+    return -logits.log_softmax(1).gather(1, y[:, None]).squeeze(1)
+
+
+def _one_minus_p(logits, y):  # MAE / 2: sum over K labels is K - 1
+    return 1 - logits.softmax(1).gather(1, y[:, None]).squeeze(1)
+
+
+def _one_minus_p_f32(logits, y):
+    return _one_minus_p(logits.float(), y)
+
+
+def test_symmetry_table_flags_symmetric_and_not():
+    t = symmetry_table({"ce": _ce, "mae": _one_minus_p, "mae32": _one_minus_p_f32},
+                       num_classes=7, n=500, seed=1).set_index("loss")
+    assert list(t.columns) == ["num_classes", "mean", "min", "max", "std", "rel_spread",
+                               "symmetric", "dtype", "tol"]
+    assert bool(t.loc["mae", "symmetric"])
+    assert t.loc["mae", "mean"] == pytest.approx(6.0, abs=1e-12)
+    assert t.loc["mae", "rel_spread"] < 1e-12
+    assert t.loc["mae", "tol"] == 1e-9
+    assert not bool(t.loc["ce", "symmetric"])
+    assert t.loc["ce", "rel_spread"] > 0.1
+    # float32 output: still symmetric, judged with a float32-sized tolerance
+    assert bool(t.loc["mae32", "symmetric"]) and t.loc["mae32", "dtype"] == "float32"
+    assert t.loc["mae32", "mean"] == pytest.approx(6.0, rel=1e-6)
+    assert (t["num_classes"] == 7).all()
+
+
+def test_symmetry_table_is_seeded_and_checks_shape():
+    a = symmetry_table({"ce": _ce}, n=50, seed=2)
+    b = symmetry_table({"ce": _ce}, n=50, seed=2)
+    pd.testing.assert_frame_equal(a, b)
+    with pytest.raises(ValueError, match="shape"):
+        symmetry_table({"bad": lambda logits, y: logits.sum()}, n=5)
+
+
+def test_write_symmetry(tmp_path):
+    t = symmetry_table({"ce": _ce, "mae": _one_minus_p}, n=100)
+    write_symmetry(t, tmp_path / "s.csv", tmp_path / "s.md", "The caption.")
+    back = pd.read_csv(tmp_path / "s.csv")
+    assert list(back["loss"]) == ["ce", "mae"]
+    assert list(back["symmetric"]) == [False, True]
+    md = (tmp_path / "s.md").read_text()
+    assert md == symmetry_markdown(t, "The caption.")
+    assert md.splitlines()[0].startswith("| loss | num_classes | mean")
+    assert "| mae | 10 | 9 |" in md
+    assert md.rstrip().endswith("The caption.")
