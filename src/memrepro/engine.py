@@ -90,13 +90,14 @@ def lr_at(epoch: int, base_lr: float, schedule: dict[str, Any]) -> float:
                      "allowed: constant, multistep, exponential, step")
 
 
-def make_optimizer(params, spec: dict[str, Any]) -> torch.optim.Optimizer:
+def make_optimizer(params, spec: dict[str, Any]):
+    from .optim import SGD, Adam  # torch.optim's rules without its ~2 s import of dynamo
+
     name, lr, wd = spec["name"], spec["lr"], spec.get("weight_decay", 0.0)
     if name == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=spec.get("momentum", 0.0),
-                               weight_decay=wd)
+        return SGD(params, lr=lr, momentum=spec.get("momentum", 0.0), weight_decay=wd)
     if name == "adam":
-        return torch.optim.Adam(params, lr=lr, weight_decay=wd)
+        return Adam(params, lr=lr, weight_decay=wd)
     raise ValueError(f"train.optimizer.name: unknown {name!r}; allowed: sgd, adam")
 
 
