@@ -96,3 +96,21 @@ def test_memorisation_shows_in_j1_and_j2(memorised):
     assert last["j1"] > 0.95                 # the noisy labels are fitted
     assert last["corrupted_fit"] > 0.9       # ... including the flipped ones
     assert last["j2"] < 0.8                  # so the clean labels are no longer reproduced
+
+
+def test_subset_is_fixed_and_keeps_labels_aligned():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 4, 50)
+    x = np.arange(50, dtype=np.uint8).reshape(50, 1, 1, 1).repeat(2, 2).repeat(2, 3)
+    r = apply_noise("symmetric_other", y, 4, 0.5, 0)
+    arrays = {"x_train": x, "y_train": y, "x_test": x[:5], "y_test": y[:5]}
+    d = to_device(arrays, {"labels": r.labels, "corrupted": r.corrupted}, 4,
+                  torch.device("cpu"), subset=20)
+    keep = d.x[:, 0, 0, 0].long().numpy()  # pixel value = original index
+    assert len(keep) == 20 and np.all(np.diff(keep) > 0)
+    assert np.array_equal(d.y_clean.numpy(), y[keep])
+    assert np.array_equal(d.y_noisy.numpy(), r.labels[keep])
+    assert np.array_equal(d.corrupted.numpy(), r.corrupted[keep])
+    again = to_device(arrays, {"labels": r.labels, "corrupted": r.corrupted}, 4,
+                      torch.device("cpu"), subset=20)
+    assert torch.equal(again.x, d.x)

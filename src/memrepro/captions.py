@@ -66,6 +66,8 @@ def figure_caption(fid: str, spec: dict, plan) -> str:
         noise = exp["noise"]
         lines.append(f"{e}: data {data}; model {model}; losses {', '.join(exp['losses'])}"
                      + (f" {exp['loss_params']}" if exp.get("loss_params") else "")
+                     + (f"; a fixed subset of {exp['subset']} training examples"
+                        if exp.get("subset") else "")
                      + f"; noise {noise['name']} eta in {noise['rates']}; seeds {exp['seeds']}; "
                      + _train_text(exp) + ".")
     lines.append("Training accuracy = J1 (accuracy on the noisy training labels); J2 = accuracy "

@@ -183,6 +183,7 @@ def resolve(config: dict, check_files: bool = True) -> Plan:
                         "loss": {"name": loss, "params": exp.get("loss_params", {}).get(loss, {})},
                         "noise": {"name": noise["name"], "rate": float(rate)},
                         "seed": int(seed), "train": exp["train"], "scale": scale,
+                        "subset": exp.get("subset"),
                     }
     _check_figures(config["figures"], experiments)
     if check_files:

@@ -52,8 +52,21 @@ def pick_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
+def subset_indices(n: int, subset: int | None) -> np.ndarray:
+    """The first ``subset`` of one fixed permutation (seed 0), sorted: the same examples for
+    every cell, so runs that differ in loss, noise or seed see the same data."""
+    if not subset or subset >= n:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(0).permutation(n)[:subset])
+
+
 def to_device(arrays: dict[str, np.ndarray], noisy: dict[str, np.ndarray], num_classes: int,
-              device: torch.device) -> TrainData:
+              device: torch.device, subset: int | None = None) -> TrainData:
+    """Put one cell's data on ``device``; ``subset`` keeps a fixed share of the training set
+    (noise is drawn on the full set first, so a subset's labels match the full run's)."""
+    keep = subset_indices(arrays["x_train"].shape[0], subset)
+    arrays = {**arrays, "x_train": arrays["x_train"][keep], "y_train": arrays["y_train"][keep]}
+    noisy = {k: (v[keep] if k != "input_seed" else v) for k, v in noisy.items()}
     x = arrays["x_train"]
     if "inputs_replaced" in noisy:
         from .noise import replace_inputs

@@ -48,3 +48,18 @@ def summary(entries: Iterable[tuple[dict, str | Path]]) -> dict:
             "epochs": int(last["epoch"]), "j1": round(float(last["j1"]), 4),
             "j2": round(float(last["j2"]), 4), "test_acc": round(float(last["test_acc"]), 4)}
     return out
+
+
+PLOT_COLUMNS = ["epoch", "j1", "j2", "test_acc"]
+
+
+def write_plot_tables(entries: Iterable[tuple[dict, str | Path]], out_dir: str | Path) -> None:
+    """One small CSV per cell (epoch, j1, j2, test_acc) for `dvc plots show`."""
+    from . import io
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for cell, path in entries:
+        table = pd.read_csv(path)[PLOT_COLUMNS]
+        io.write_text(out_dir / f"{cell['experiment']}__{cell['slug']}.csv",
+                      table.to_csv(index=False))

@@ -22,7 +22,8 @@ rule summary:
     input:
         [history_path(c) for c in PLAN.cells.values()],
     output:
-        "results/summary.json",
+        summary="results/summary.json",
+        plots=directory("results/plots"),
     params:
         entries=[(c, history_path(c)) for c in PLAN.cells.values()],
     log:

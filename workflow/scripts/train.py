@@ -16,7 +16,7 @@ device = pick_device(sm.params.device)
 meta = io.read_json(sm.input.meta)
 noise_meta = io.read_json(Path(sm.input.noise).with_suffix(".json"))
 data = to_device(io.load_npz(sm.input.data), io.load_npz(sm.input.noise),
-                 noise_meta["num_classes"], device)
+                 noise_meta["num_classes"], device, subset=spec.get("subset"))
 log.info("training %s/%s on %s (%d threads)", spec["experiment"], spec["slug"], device,
          sm.threads)
 history = train_cell(spec, data, Path(sm.output.history).parent)
