@@ -13,10 +13,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture
 def workdir(tmp_path):
-    """A copy of Snakefile, params.yaml and workflow/ in a temporary directory."""
+    """A copy of Snakefile, params.yaml, workflow/ and envs/ in a temporary directory."""
     for name in ("Snakefile", "params.yaml"):
         shutil.copy(ROOT / name, tmp_path / name)
-    shutil.copytree(ROOT / "workflow", tmp_path / "workflow")
+    for name in ("workflow", "envs"):
+        shutil.copytree(ROOT / name, tmp_path / name)
     return tmp_path
 
 
