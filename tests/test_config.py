@@ -133,3 +133,17 @@ def test_plan_is_a_copy_of_the_config():
     before = copy.deepcopy(cfg)
     resolve(cfg)
     assert cfg == before
+
+
+def test_titles_and_file_names_say_when_data_or_models_are_stand_ins():
+    from memrepro.captions import figure_caption, figure_stem, figure_title
+
+    smoke = resolve(load_params())
+    spec = smoke.figures["ps/fig1"]
+    assert figure_stem("ps/fig1", spec, smoke) == "ps/fig1_standin"
+    title = figure_title(spec, smoke)
+    assert "STAND-IN data: digits16 for cifar10" in title and "reduced models" in title
+    assert "resnet_cifar" in figure_caption("ps/fig1", spec, smoke)
+    paper = resolve({**load_params(), "scale": "paper"})
+    assert figure_stem("ps/fig1", spec, paper) == "ps/fig1"
+    assert figure_title(spec, paper).endswith("[paper scale]")

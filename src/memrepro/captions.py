@@ -36,12 +36,20 @@ def figure_stem(fid: str, spec: dict, plan) -> str:
     return fid + ("_standin" if stand_ins(spec, plan) else "")
 
 
+def reduced_models(spec: dict, plan) -> bool:
+    """Whether the scale's overlay changed any model of the figure (e.g. width at smoke)."""
+    return any(plan.experiments[e]["model"] != plan.config["experiments"][e]["model"]
+               for e in _experiments_of(spec))
+
+
 def figure_title(spec: dict, plan) -> str:
+    notes = [f"{plan.scale} scale"]
     subs = stand_ins(spec, plan)
-    if not subs:
-        return f"{spec['title']} [{plan.scale} scale]"
-    text = ", ".join(f"{s} for {r}" for s, r in subs.items())
-    return f"{spec['title']} [{plan.scale} scale; STAND-IN data: {text}]"
+    if subs:
+        notes.append("STAND-IN data: " + ", ".join(f"{s} for {r}" for s, r in subs.items()))
+    if reduced_models(spec, plan):
+        notes.append("reduced models, see caption")
+    return f"{spec['title']} [{'; '.join(notes)}]"
 
 
 def _train_text(exp: dict) -> str:
