@@ -1,6 +1,7 @@
 # memrepro: one DAG for every figure. Entry points: `snakemake --cores all figures`
 # (default scale smoke) and `dvc repro`. Configuration: params.yaml only.
 import sys
+from pathlib import Path
 
 from snakemake.utils import min_version
 
@@ -13,7 +14,8 @@ configfile: "params.yaml"
 
 
 try:
-    PLAN = resolve(config)
+    SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "params.schema.yaml"
+    PLAN = resolve(config, schema_path=SCHEMA)
 except ConfigError as err:
     sys.stderr.write(f"memrepro: {err}\nNothing was run. Fix params.yaml or the --config value.\n")
     sys.exit(1)

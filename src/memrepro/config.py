@@ -40,13 +40,13 @@ class Plan:
                 if e == experiment and (loss is None or c["loss"]["name"] == loss)]
 
 
-def load_schema() -> dict:
+def load_schema(path: str | Path | None = None) -> dict:
     from .figures import FIGURES
     from .losses import LOSSES
     from .models import MODELS
     from .noise import NOISES
 
-    schema = yaml.safe_load(SCHEMA_PATH.read_text())
+    schema = yaml.safe_load(Path(path or SCHEMA_PATH).read_text())
     d = schema["$defs"]
     d["experiment"]["properties"]["model"]["properties"]["name"]["enum"] = sorted(MODELS)
     d["experiment"]["properties"]["losses"]["items"]["enum"] = sorted(LOSSES)
@@ -132,9 +132,10 @@ def noise_path(dataset: str, noise: str, rate: float, seed: int) -> str:
     return f"results/noise/{dataset}/{noise}_eta-{fmt_rate(rate)}/seed{seed}.npz"
 
 
-def resolve(config: dict, check_files: bool = True) -> Plan:
-    """Validate ``config`` (params.yaml after --config overrides) and expand it."""
-    schema = load_schema()
+def resolve(config: dict, check_files: bool = True, schema_path: str | Path | None = None) -> Plan:
+    """Validate ``config`` (params.yaml after --config overrides) and expand it. The Snakefile
+    passes its own copy of the schema, so a non-editable install works too."""
+    schema = load_schema(schema_path)
     _check(config, schema)
     scale = config["scale"]
     if scale not in config["scales"]:
