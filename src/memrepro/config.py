@@ -68,7 +68,7 @@ def _allowed(err: jsonschema.ValidationError) -> str:
     v, val = err.validator, err.validator_value
     s = err.schema if isinstance(err.schema, dict) else {}
     if v == "enum":
-        return "one of " + ", ".join(map(repr, val))
+        return _one_of(val)
     if v in {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"}:
         lo = ("> " if "exclusiveMinimum" in s else ">= ") + str(
             s.get("exclusiveMinimum", s.get("minimum", "-inf")))
@@ -80,14 +80,22 @@ def _allowed(err: jsonschema.ValidationError) -> str:
     if v == "additionalProperties":
         return "only the keys " + ", ".join(sorted(s.get("properties", {})))
     if v == "propertyNames":
-        return "keys that are " + _allowed_of(val)
+        return "keys that are " + _one_of(val.get("enum", []))
     if v == "type":
         return f"a value of type {val}"
     return s.get("description", err.message)
 
 
-def _allowed_of(sub: dict) -> str:
-    return "one of " + ", ".join(map(repr, sub.get("enum", []))) if "enum" in sub else str(sub)
+HEADER = "params.yaml is invalid:\n"
+
+
+def _invalid(key: str, value: Any, allowed: str, why: str = "") -> ConfigError:
+    """The one error format: key, offending value, what is allowed."""
+    return ConfigError(f"{HEADER}  {key}: {_short(value)} is not allowed{why}; allowed: {allowed}")
+
+
+def _one_of(names) -> str:
+    return "one of " + ", ".join(map(repr, names))
 
 
 def _check(instance: Any, schema: dict, prefix: tuple = ()) -> None:
@@ -103,7 +111,7 @@ def _check(instance: Any, schema: dict, prefix: tuple = ()) -> None:
                 sorted(set(leaf.instance) - set(leaf.schema.get("properties", {}))))
             lines.append(f"  {_key(prefix + tuple(leaf.absolute_path))}: {_short(value)} is not "
                          f"allowed; allowed: {_allowed(leaf)}")
-        raise ConfigError("params.yaml is invalid:\n" + "\n".join(lines))
+        raise ConfigError(HEADER + "\n".join(lines))
 
 
 def _short(value: Any) -> str:
@@ -139,19 +147,17 @@ def resolve(config: dict, check_files: bool = True, schema_path: str | Path | No
     _check(config, schema)
     scale = config["scale"]
     if scale not in config["scales"]:
-        raise ConfigError(f"params.yaml is invalid:\n  scale: {scale!r} is not allowed; allowed: "
-                          f"one of {', '.join(map(repr, config['scales']))}")
+        raise _invalid("scale", scale, _one_of(config["scales"]))
     overlay = config["scales"][scale] or {}
     substitute = overlay.get("substitute", {})
     for k, v in substitute.items():
         if v not in config["datasets"]:
-            raise ConfigError(f"params.yaml is invalid:\n  scales.{scale}.substitute.{k}: {v!r} "
-                              f"is not allowed; allowed: a key of datasets "
-                              f"({', '.join(config['datasets'])})")
+            raise _invalid(f"scales.{scale}.substitute.{k}", v,
+                           "a key of datasets: " + _one_of(config["datasets"]))
     for name in overlay.get("experiments", {}):
         if name not in config["experiments"]:
-            raise ConfigError(f"params.yaml is invalid:\n  scales.{scale}.experiments.{name}: "
-                              f"unknown experiment; allowed: {', '.join(config['experiments'])}")
+            raise _invalid(f"scales.{scale}.experiments", name,
+                           "a key of experiments: " + _one_of(config["experiments"]))
 
     experiments, cells, datasets = {}, {}, {}
     for name, exp in config["experiments"].items():
@@ -160,15 +166,13 @@ def resolve(config: dict, check_files: bool = True, schema_path: str | Path | No
         _check(exp, {**schema["$defs"]["experiment"], "$defs": schema["$defs"]},
                ("experiments", name))
         if exp["dataset"] not in config["datasets"]:
-            raise ConfigError(f"params.yaml is invalid:\n  experiments.{name}.dataset: "
-                              f"{exp['dataset']!r} is not allowed; allowed: a key of datasets "
-                              f"({', '.join(config['datasets'])})")
+            raise _invalid(f"experiments.{name}.dataset", exp["dataset"],
+                           "a key of datasets: " + _one_of(config["datasets"]))
         noise = exp["noise"]
         for i, r in enumerate(noise["rates"]):
             if r >= 1 and noise["name"] not in FULL_RATE_NOISES:
-                raise ConfigError(
-                    f"params.yaml is invalid:\n  experiments.{name}.noise.rates[{i}]: {r!r} is "
-                    f"not allowed for noise {noise['name']!r}; allowed: 0 <= eta < 1")
+                raise _invalid(f"experiments.{name}.noise.rates[{i}]", r, "0 <= eta < 1",
+                               f" for noise {noise['name']!r}")
         ds = substitute.get(exp["dataset"], exp["dataset"])
         exp["resolved_dataset"] = ds
         datasets[ds] = {"name": ds, **config["datasets"][ds]}
@@ -195,19 +199,15 @@ def resolve(config: dict, check_files: bool = True, schema_path: str | Path | No
 def _check_figures(figures: dict, experiments: dict) -> None:
     for fid, spec in figures.items():
         if "/" not in fid:
-            raise ConfigError(f"params.yaml is invalid:\n  figures.{fid}: the id must be "
-                              "<paper>/<name>, e.g. ps/fig1")
+            raise _invalid("figures", fid, "ids of the form <paper>/<name>, e.g. ps/fig1")
         for i, p in enumerate(spec.get("panels", [])):
             key = f"figures.{fid}.panels[{i}]"
             if p["experiment"] not in experiments:
-                raise ConfigError(f"params.yaml is invalid:\n  {key}.experiment: "
-                                  f"{p['experiment']!r} is not allowed; allowed: one of "
-                                  f"{', '.join(map(repr, experiments))}")
+                raise _invalid(f"{key}.experiment", p["experiment"], _one_of(experiments))
             losses = experiments[p["experiment"]]["losses"]
             if p["loss"] not in losses:
-                raise ConfigError(f"params.yaml is invalid:\n  {key}.loss: {p['loss']!r} is not "
-                                  f"allowed; allowed: one of {', '.join(map(repr, losses))} "
-                                  f"(the losses of {p['experiment']})")
+                raise _invalid(f"{key}.loss", p["loss"],
+                               f"{_one_of(losses)} (the losses of {p['experiment']})")
 
 
 def _check_user_data(datasets: dict) -> None:
@@ -216,10 +216,9 @@ def _check_user_data(datasets: dict) -> None:
     for name, spec in datasets.items():
         if spec["source"] == "npz":
             if "path" not in spec:
-                raise ConfigError(f"params.yaml is invalid:\n  datasets.{name}.path: missing; "
-                                  "allowed: a path to an .npz with x_train, y_train, x_test, "
-                                  "y_test")
+                raise _invalid(f"datasets.{name}.path", None,
+                               "a path to an .npz with x_train, y_train, x_test, y_test")
             try:
                 validate_npz(spec["path"], key=f"datasets.{name}.path")
             except DataError as e:
-                raise ConfigError(f"params.yaml is invalid:\n  {e}") from None
+                raise ConfigError(f"{HEADER}  {e}") from None

@@ -117,14 +117,6 @@ def _extracted(name: str) -> list[Path]:
     return []
 
 
-def _md5(path: Path) -> str:
-    h = hashlib.md5(usedforsecurity=False)
-    with open(path, "rb") as f:
-        while block := f.read(_CHUNK):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _fetch(url: str, target: Path, md5: str) -> None:
     """Stream ``url`` to ``target``; DataError unless it arrives whole and matches ``md5``."""
     h, n = hashlib.md5(usedforsecurity=False), 0
@@ -221,7 +213,7 @@ def download(name: str, root: str | Path, mirror: str | None = None,
             rel = _raw_relpath(name, fn)
             target = tmp / rel
             target.parent.mkdir(parents=True, exist_ok=True)
-            if (dest / rel).is_file() and _md5(dest / rel) == md5:
+            if (dest / rel).is_file() and io.digest(dest / rel, "md5") == md5:
                 log.info("%s: reusing %s (md5 %s verified)", name, dest / rel, md5)
                 shutil.copyfile(dest / rel, target)
             else:

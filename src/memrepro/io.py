@@ -68,12 +68,17 @@ def load_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
         return {k: f[k] for k in f.files}
 
 
-def sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
+def digest(path: str | os.PathLike, algorithm: str = "sha256") -> str:
+    """Hex digest of a file, read in chunks (md5 only as a published checksum, not security)."""
+    def make():
+        return hashlib.new(algorithm, usedforsecurity=algorithm != "md5")
+
     with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
+        return hashlib.file_digest(f, make).hexdigest()
+
+
+def sha256(path: str | os.PathLike) -> str:
+    return digest(path, "sha256")
 
 
 def _jsonable(obj: Any) -> Any:
