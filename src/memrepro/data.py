@@ -337,7 +337,7 @@ def _load_user_npz(spec: dict, key: str) -> tuple[dict, Any, list[str]]:
     return out, io.sha256(spec["path"]), [str(n) for n in names]
 
 
-def _channel_stats(x: np.ndarray) -> tuple[list[float], list[float]]:
+def channel_stats(x: np.ndarray) -> tuple[list[float], list[float]]:
     """Exact per-channel mean and (population) std of ``x / 255`` from integer sums."""
     s, ss = np.zeros(x.shape[1], np.int64), np.zeros(x.shape[1], np.int64)
     for i in range(0, len(x), 1024):
@@ -378,7 +378,7 @@ def prepare(spec: dict, root: str | Path, out_npz: str | Path, out_json: str | P
             raise _no(f"{key}: y_{split}", f"labels {y.min()}..{y.max()}",
                       f"0..{len(classes) - 1} ({len(classes)} classes)")
     io.write_npz(out_npz, **arrays)
-    mean, std = _channel_stats(arrays["x_train"])
+    mean, std = channel_stats(arrays["x_train"])
     meta = {
         "name": ds, "source": source, "loader": spec.get("name") if source != "npz" else None,
         "sha256": io.sha256(out_npz), "raw_sha256": raw, "num_classes": len(classes),

@@ -71,9 +71,10 @@ def to_device(arrays: dict[str, np.ndarray], noisy: dict[str, np.ndarray], num_c
     if "inputs_replaced" in noisy:
         from .noise import replace_inputs
         x = replace_inputs(x, noisy["inputs_replaced"], int(noisy["input_seed"][0]))
-    xf = x.astype(np.float64) / 255.0
-    mean = xf.mean(axis=(0, 2, 3))
-    std = xf.std(axis=(0, 2, 3)) + 1e-8
+    from .data import channel_stats  # exact, from integer sums: no float64 copy of the data
+
+    mean, std = channel_stats(x)
+    std = [s + 1e-8 for s in std]
 
     def t(a: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(a)).to(device)
