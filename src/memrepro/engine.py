@@ -1,9 +1,12 @@
-"""Training engine: one cell (model x loss x noise x seed) from prepared arrays.
+"""Training engine: a group of cells (same model and schedule; seeds, noise rates or losses
+vary) trained in one process, written per cell.
 
-The whole dataset lives on the device as uint8 and is normalised per batch there.
-Shuffling uses a generator seeded from (seed, epoch), so an epoch's order does not
-depend on what ran before it; with the checkpoint holding model and optimizer state,
-a resumed run repeats an uninterrupted one exactly (bitwise on CPU).
+The data lives on the device (``device_data``). Each cell keeps the randomness it would have
+alone: its model is initialised under ``torch.manual_seed(seed)`` and every epoch's order comes
+from a generator seeded from (seed, epoch), so a cell's history does not depend on its group
+(equal to float tolerance when stacked, bitwise when sequential). With checkpoints holding
+model and optimizer state per cell, a resumed run repeats an uninterrupted one exactly
+(bitwise on CPU).
 """
 
 from __future__ import annotations
@@ -13,7 +16,6 @@ import hashlib
 import json
 import math
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,71 +24,24 @@ import torch
 from tqdm.auto import tqdm
 
 from . import io
+from .device_data import GroupData, TrainData, pick_device, subset_indices, to_device
 from .losses import get_loss
 from .models import get_model
+from .probes import Probes
+from .stacked import (
+    Single,
+    Stacked,
+    choose_mode,
+    has_conv,
+    merge_optimizer_states,
+    split_optimizer_state,
+)
+
+__all__ = ["GroupTrainer", "TrainData", "label_metrics", "lr_at", "pick_device",
+           "subset_indices", "to_device", "train_cell", "train_group"]
 
 HISTORY_COLUMNS = ["epoch", "lr", "loss", "j1", "j2", "corrupted_fit", "corrupted_clean",
                    "clean_acc", "test_acc", "test_loss"]
-
-
-@dataclass
-class TrainData:
-    """Tensors of one cell on its device; labels int64, images uint8 NCHW."""
-    x: torch.Tensor
-    y_noisy: torch.Tensor
-    y_clean: torch.Tensor
-    corrupted: torch.Tensor
-    x_test: torch.Tensor
-    y_test: torch.Tensor
-    mean: torch.Tensor
-    std: torch.Tensor
-    num_classes: int
-
-
-def pick_device(name: str = "auto") -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device: 'cuda' was asked for but torch sees no CUDA device; "
-                           "use device: auto or cpu")
-    return torch.device(name)
-
-
-def subset_indices(n: int, subset: int | None) -> np.ndarray:
-    """The first ``subset`` of one fixed permutation (seed 0), sorted: the same examples for
-    every cell, so runs that differ in loss, noise or seed see the same data."""
-    if not subset or subset >= n:
-        return np.arange(n)
-    return np.sort(np.random.default_rng(0).permutation(n)[:subset])
-
-
-def to_device(arrays: dict[str, np.ndarray], noisy: dict[str, np.ndarray], num_classes: int,
-              device: torch.device, subset: int | None = None) -> TrainData:
-    """Put one cell's data on ``device``; ``subset`` keeps a fixed share of the training set
-    (noise is drawn on the full set first, so a subset's labels match the full run's)."""
-    keep = subset_indices(arrays["x_train"].shape[0], subset)
-    arrays = {**arrays, "x_train": arrays["x_train"][keep], "y_train": arrays["y_train"][keep]}
-    noisy = {k: (v[keep] if k != "input_seed" else v) for k, v in noisy.items()}
-    x = arrays["x_train"]
-    if "inputs_replaced" in noisy:
-        from .noise import replace_inputs
-        x = replace_inputs(x, noisy["inputs_replaced"], int(noisy["input_seed"][0]))
-    from .data import channel_stats  # exact, from integer sums: no float64 copy of the data
-
-    mean, std = channel_stats(x)
-    std = [s + 1e-8 for s in std]
-
-    def t(a: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(np.ascontiguousarray(a)).to(device)
-
-    return TrainData(
-        x=t(x), y_noisy=t(noisy["labels"].astype(np.int64)),
-        y_clean=t(arrays["y_train"].astype(np.int64)), corrupted=t(noisy["corrupted"]),
-        x_test=t(arrays["x_test"]), y_test=t(arrays["y_test"].astype(np.int64)),
-        mean=torch.tensor(mean, dtype=torch.float32, device=device).view(1, -1, 1, 1),
-        std=torch.tensor(std, dtype=torch.float32, device=device).view(1, -1, 1, 1),
-        num_classes=num_classes,
-    )
 
 
 def lr_at(epoch: int, base_lr: float, schedule: dict[str, Any]) -> float:
@@ -115,28 +70,6 @@ def make_optimizer(params, spec: dict[str, Any]):
     raise ValueError(f"train.optimizer.name: unknown {name!r}; allowed: sgd, adam")
 
 
-class Normalize:
-    """uint8 NCHW -> float, scaled to [0,1] and standardised per channel, on the device."""
-
-    def __init__(self, data: TrainData, channels_last: bool):
-        self.mean, self.std, self.cl = data.mean, data.std, channels_last
-
-    def __call__(self, xb: torch.Tensor) -> torch.Tensor:
-        out = (xb.float() / 255.0 - self.mean) / self.std
-        return out.contiguous(memory_format=torch.channels_last) if self.cl else out
-
-
-@torch.no_grad()
-def predict(model, x: torch.Tensor, norm: Normalize, batch: int, amp) -> torch.Tensor:
-    """Logits (float32) of all rows of x, in eval mode, batched."""
-    model.eval()
-    outs = []
-    for i in range(0, x.shape[0], batch):
-        with amp():
-            outs.append(model(norm(x[i:i + batch])).float())
-    return torch.cat(outs)
-
-
 def label_metrics(pred: torch.Tensor, y_noisy: torch.Tensor, y_clean: torch.Tensor,
                   corrupted: torch.Tensor) -> dict[str, float]:
     """Accuracies of predicted classes on the training set (PS Sec. 2):
@@ -150,15 +83,6 @@ def label_metrics(pred: torch.Tensor, y_noisy: torch.Tensor, y_clean: torch.Tens
             "clean_acc": _mean((pred == y_clean)[~c])}
 
 
-def evaluate(model, data: TrainData, norm: Normalize, loss_fn, batch: int, amp) -> dict:
-    """Training-set label metrics and test accuracy/loss, in eval mode."""
-    pred = predict(model, data.x, norm, batch, amp).argmax(1)
-    test_logits = predict(model, data.x_test, norm, batch, amp)
-    return {**label_metrics(pred, data.y_noisy, data.y_clean, data.corrupted),
-            "test_acc": _mean(test_logits.argmax(1) == data.y_test),
-            "test_loss": float(loss_fn(test_logits, data.y_test).mean())}
-
-
 def _mean(b: torch.Tensor) -> float:
     return float(b.float().mean()) if b.numel() else float("nan")
 
@@ -168,119 +92,246 @@ def fingerprint(spec: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def train_cell(spec: dict[str, Any], data: TrainData, out_dir: str | Path, *,
-               stop_after: int | None = None, progress: bool | None = None) -> list[dict]:
-    """Train one cell; write history.csv, model.pt and run.json under ``out_dir``.
-
-    ``spec`` holds model, loss, train and seed (the resolved cell of params.yaml).
-    ``stop_after`` ends the call after that many epochs of this call, with a checkpoint
-    written, as a kill would (used by the resume test). Returns the history rows.
-    """
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    dev = data.x.device
-    tr = spec["train"]
-    seed = int(spec["seed"])
-    cuda = dev.type == "cuda"
-    if cuda:
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
-    with torch.random.fork_rng(devices=[dev] if cuda else []):
-        torch.manual_seed(seed)
-        model = get_model(spec["model"]["name"], in_channels=data.x.shape[1],
-                          num_classes=data.num_classes, **_model_kwargs(spec, data))
-    channels_last = cuda and data.x.dim() == 4 and any(
-        isinstance(m, torch.nn.Conv2d) for m in model.modules())
-    model = model.to(dev, memory_format=torch.channels_last if channels_last else
-                     torch.contiguous_format)
-    opt = make_optimizer(model.parameters(), tr["optimizer"])
-    loss_fn = get_loss(spec["loss"]["name"], **spec["loss"].get("params", {}))
-    norm = Normalize(data, channels_last)
-    amp = ((lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if cuda
-           else contextlib.nullcontext)
-    epochs, bs = int(tr["epochs"]), int(tr["batch_size"])
-    every = int(tr.get("checkpoint_every", 10))
-    eval_bs = max(bs, 1024)
-    fp = fingerprint(spec)
-    ckpt_path = out_dir / "checkpoint.pt"
-
-    history: list[dict] = []
-    start = 0
-    if ckpt_path.exists():
-        ck = torch.load(ckpt_path, map_location=dev, weights_only=True)
-        if ck.get("fingerprint") == fp:
-            model.load_state_dict(ck["model"])
-            opt.load_state_dict(ck["optimizer"])
-            history, start = list(ck["history"]), int(ck["epoch"])
-    if not history:
-        history.append({"epoch": 0, "lr": lr_at(0, tr["optimizer"]["lr"], tr.get("schedule", {})),
-                        "loss": float("nan"), **evaluate(model, data, norm, loss_fn, eval_bs, amp)})
-
-    n = data.x.shape[0]
-    t0, seen = time.perf_counter(), 0
-    bar = tqdm(range(start, epochs), initial=start, total=epochs, desc=spec.get("slug", "train"),
-               disable=None if progress is None else not progress, leave=False)
-    for done, epoch in enumerate(bar, 1):
-        lr = lr_at(epoch, tr["optimizer"]["lr"], tr.get("schedule", {}))
-        for group in opt.param_groups:
-            group["lr"] = lr
-        model.train()
-        g = torch.Generator(device=dev).manual_seed(seed * 1_000_003 + epoch)
-        perm = torch.randperm(n, generator=g, device=dev)
-        total = torch.zeros((), device=dev)
-        for i in range(0, n, bs):
-            idx = perm[i:i + bs]
-            with amp():
-                loss = loss_fn(model(norm(data.x[idx])), data.y_noisy[idx]).mean()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            total += loss.detach() * idx.numel()
-        seen += n
-        row = {"epoch": epoch + 1, "lr": lr, "loss": float(total) / n,
-               **evaluate(model, data, norm, loss_fn, eval_bs, amp)}
-        if not math.isfinite(row["loss"]):
-            raise FloatingPointError(f"{spec.get('slug')}: training loss is {row['loss']} at "
-                                     f"epoch {epoch + 1}; lower train.optimizer.lr")
-        history.append(row)
-        bar.set_postfix(j1=f"{row['j1']:.3f}", j2=f"{row['j2']:.3f}", test=f"{row['test_acc']:.3f}")
-        last = epoch + 1 == epochs
-        if (epoch + 1) % every == 0 or last or (stop_after is not None and done >= stop_after):
-            _save_checkpoint(ckpt_path, model, opt, history, epoch + 1, fp)
-        if stop_after is not None and done >= stop_after and not last:
-            return history
-    wall = time.perf_counter() - t0
-    _finish(out_dir, spec, model, history, wall, seen, dev)
-    ckpt_path.unlink(missing_ok=True)
-    return history
-
-
-def _model_kwargs(spec: dict[str, Any], data: TrainData) -> dict[str, Any]:
+def _model_kwargs(spec: dict[str, Any], x: torch.Tensor) -> dict[str, Any]:
     kw = {k: v for k, v in spec["model"].items() if k != "name"}
     if spec["model"]["name"] == "mlp":
-        kw["image_size"] = data.x.shape[-1]
+        kw["image_size"] = x.shape[-1]
     return kw
 
 
-def _save_checkpoint(path: Path, model, opt, history, epoch: int, fp: str) -> None:
-    state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "history": history,
-             "epoch": epoch, "fingerprint": fp}
-    with io.atomic_path(path) as tmp:
-        torch.save(state, tmp)
+def build_model(spec: dict[str, Any], x: torch.Tensor, num_classes: int) -> torch.nn.Module:
+    """The cell's freshly initialised model, on the CPU, from its own seed."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(spec["seed"]))
+        return get_model(spec["model"]["name"], in_channels=x.shape[-3], num_classes=num_classes,
+                         **_model_kwargs(spec, x))
 
 
-def _finish(out_dir: Path, spec, model, history, wall: float, seen: int, dev) -> None:
+def _shared_setting(specs: list[dict], key: str) -> Any:
+    values = [json.dumps(s[key], sort_keys=True) for s in specs]
+    if len(set(values)) > 1:
+        raise ValueError(f"group: cells differ in {key!r} ({sorted(set(values))}); a group "
+                         f"shares model and train settings and differs only in seed, noise, loss")
+    return specs[0][key]
+
+
+class GroupTrainer:
+    """Train M cells as one: a ``Stacked`` group, or a ``Single`` model when M = 1.
+
+    ``mode``: auto | stacked | sequential (``stacked.choose_mode``). A group that resolves to
+    sequential cannot be stepped as one: use ``train_group``, which runs its cells in turn.
+    """
+
+    def __init__(self, specs: list[dict], datas: list[TrainData] | GroupData,
+                 mode: str = "auto", compile: bool = False):
+        self.specs = specs
+        self.data = datas if isinstance(datas, GroupData) else GroupData.of(list(datas))
+        self.dev = self.data.x.device
+        self.cuda = self.dev.type == "cuda"
+        self.tr = _shared_setting(specs, "train")
+        _shared_setting(specs, "model")
+        if self.cuda:
+            torch.backends.cuda.matmul.allow_tf32 = True
+            torch.backends.cudnn.allow_tf32 = True
+        models = [build_model(s, self.data.x, self.data.num_classes) for s in specs]
+        self.mode = choose_mode(mode, models[0], len(specs), self.dev)
+        if self.mode == "sequential":
+            raise ValueError("GroupTrainer: this group runs sequentially; use train_group")
+        cl = self.cuda and self.mode == "single" and has_conv(models[0]) \
+            and self.data.x.dim() == 4
+        self.data.channels_last = cl
+        fmt = torch.channels_last if cl else torch.contiguous_format
+        models = [m.to(self.dev, memory_format=fmt) for m in models]
+        self.group = Single(models[0]) if self.mode == "single" else Stacked(models)
+        if compile and self.cuda:
+            self.group.compile()
+        self.opt = make_optimizer(self.group.parameters(), self.tr["optimizer"])
+        self.loss_fns = [get_loss(s["loss"]["name"], **s["loss"].get("params", {}))
+                         for s in specs]
+        self.same_loss = len({json.dumps(s["loss"], sort_keys=True) for s in specs}) == 1
+        self.amp = ((lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if self.cuda
+                    else contextlib.nullcontext)
+        self.size = len(specs)
+
+    def losses(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Per-model mean loss (M,) from logits (M, B, K) and labels (M, B)."""
+        if self.same_loss:
+            m, b = y.shape
+            return self.loss_fns[0](logits.flatten(0, 1), y.flatten()).view(m, b).mean(1)
+        return torch.stack([fn(logits[i], y[i]).mean() for i, fn in enumerate(self.loss_fns)])
+
+    def lr(self, epoch: int) -> float:
+        return lr_at(epoch, self.tr["optimizer"]["lr"], self.tr.get("schedule", {}))
+
+    def train_epoch(self, epoch: int) -> torch.Tensor:
+        """One epoch of every model (0-based ``epoch``); returns each model's mean loss."""
+        for group in self.opt.param_groups:
+            group["lr"] = self.lr(epoch)
+        self.group.train(True)
+        n, bs = self.data.n, int(self.tr["batch_size"])
+        perms = torch.stack([
+            torch.randperm(n, device=self.dev, generator=torch.Generator(device=self.dev)
+                           .manual_seed(int(s["seed"]) * 1_000_003 + epoch))
+            for s in self.specs])
+        total = torch.zeros(self.size, device=self.dev)
+        for i in range(0, n, bs):
+            idx = perms[:, i:i + bs]
+            xb, per_model = self.data.train_batch(idx)
+            with self.amp():
+                loss = self.losses(self.group(xb, per_model), self.data.y_noisy.gather(1, idx))
+            self.opt.zero_grad(set_to_none=True)
+            loss.sum().backward()
+            self.opt.step()
+            total += loss.detach() * idx.shape[1]
+        return total / n
+
+    @torch.no_grad()
+    def logits(self, split: str) -> torch.Tensor:
+        """Float32 logits (M, n, K) of every model on the whole split, in eval mode."""
+        self.group.train(False)
+        batch = max(int(self.tr["batch_size"]), 8192 // self.size)
+        outs = []
+        for xb, per_model in self.data.eval_batches(split, batch):
+            with self.amp():
+                outs.append(self.group(xb, per_model).float())
+        return torch.cat(outs, 1)
+
+    def evaluate(self) -> tuple[list[dict[str, float]], torch.Tensor]:
+        """Per model: training-set label metrics and test accuracy/loss (eval mode); and the
+        training logits (M, n, K) for the per-example probes."""
+        d = self.data
+        train, test = self.logits("train"), self.logits("test")
+        pred, tpred = train.argmax(2), test.argmax(2)
+        rows = []
+        for i, fn in enumerate(self.loss_fns):
+            rows.append({**label_metrics(pred[i], d.y_noisy[i], d.y_clean, d.corrupted[i]),
+                         "test_acc": _mean(tpred[i] == d.y_test),
+                         "test_loss": float(fn(test[i], d.y_test).mean())})
+        return rows, train
+
+    def run(self, out_dirs: list[str | Path], *, stop_after: int | None = None,
+            progress: bool | None = None, keep_checkpoints: bool = False,
+            desc: str | None = None) -> list[list[dict]]:
+        """Train to ``train.epochs`` (resuming from the cells' checkpoints when all of them
+        match), write each cell's outputs; return the histories. ``stop_after`` ends the call
+        after that many epochs, with checkpoints written, as a kill would."""
+        out_dirs = [Path(o) for o in out_dirs]
+        fps = [fingerprint(s) for s in self.specs]
+        ckpts = [o / "checkpoint.pt" for o in out_dirs]
+        probes = Probes(self.specs, out_dirs, self.loss_fns)
+        histories, start = self._resume(ckpts, fps)
+        if start == 0:
+            rows, train_logits = self.evaluate()
+            histories = [[{"epoch": 0, "lr": self.lr(0), "loss": float("nan"), **r}]
+                         for r in rows]
+            probes.record(0, train_logits, self.data)
+        epochs, every = int(self.tr["epochs"]), int(self.tr.get("checkpoint_every", 10))
+        t0, seen = time.perf_counter(), 0
+        name = desc or self.specs[0].get("slug", "train")
+        bar = tqdm(range(start, epochs), initial=start, total=epochs, desc=name, leave=False,
+                   disable=None if progress is None else not progress)
+        for done, epoch in enumerate(bar, 1):
+            loss = self.train_epoch(epoch).tolist()
+            seen += self.data.n * self.size
+            rows, train_logits = self.evaluate()
+            probes.record(epoch + 1, train_logits, self.data)
+            for i, (h, row) in enumerate(zip(histories, rows, strict=True)):
+                if not math.isfinite(loss[i]):
+                    raise FloatingPointError(
+                        f"{self.specs[i].get('slug')}: training loss is {loss[i]} at epoch "
+                        f"{epoch + 1}; lower train.optimizer.lr")
+                h.append({"epoch": epoch + 1, "lr": self.lr(epoch), "loss": loss[i], **row})
+            r0 = histories[0][-1]
+            bar.set_postfix(j1=f"{r0['j1']:.3f}", j2=f"{r0['j2']:.3f}",
+                            test=f"{r0['test_acc']:.3f}")
+            last = epoch + 1 == epochs
+            stop = stop_after is not None and done >= stop_after
+            if (epoch + 1) % every == 0 or last or stop:
+                self._save(ckpts, fps, histories, epoch + 1)
+            if stop and not last:
+                return histories
+        wall = time.perf_counter() - t0
+        for i, o in enumerate(out_dirs):
+            _finish(o, self.specs[i], self.group.state_dict(i), histories[i], self.dev, {
+                "mode": self.mode, "size": self.size, "wall_time_s": round(wall, 3),
+                "model_samples_per_s": round(seen / max(wall, 1e-9), 1),
+                "cells": [s.get("slug") for s in self.specs]})
+            if not keep_checkpoints:
+                ckpts[i].unlink(missing_ok=True)
+        return histories
+
+    def _save(self, ckpts: list[Path], fps: list[str], histories, epoch: int) -> None:
+        stacked = self.mode == "stacked"
+        opt = self.opt.state_dict()
+        for i, path in enumerate(ckpts):
+            state = {"model": self.group.state_dict(i), "history": histories[i],
+                     "optimizer": split_optimizer_state(opt, i, stacked), "epoch": epoch,
+                     "fingerprint": fps[i]}
+            with io.atomic_path(path) as tmp:
+                torch.save(state, tmp)
+
+    def _resume(self, ckpts: list[Path], fps: list[str]) -> tuple[list[list[dict]], int]:
+        """Load the cells' checkpoints if every one exists, matches its cell and all stopped
+        at the same epoch; otherwise start from scratch (stale or partial state is ignored)."""
+        if not all(p.exists() for p in ckpts):
+            return [], 0
+        cks = [torch.load(p, map_location=self.dev, weights_only=True) for p in ckpts]
+        if any(c.get("fingerprint") != fp for c, fp in zip(cks, fps, strict=True)) or \
+                len({int(c["epoch"]) for c in cks}) != 1:
+            return [], 0
+        for i, c in enumerate(cks):
+            self.group.load_state_dict(i, c["model"])
+        self.opt.load_state_dict(merge_optimizer_states([c["optimizer"] for c in cks],
+                                                        self.mode == "stacked"))
+        return [list(c["history"]) for c in cks], int(cks[0]["epoch"])
+
+
+def train_group(specs: list[dict], datas: list[TrainData], out_dirs: list[str | Path], *,
+                mode: str = "auto", compile: bool = False, progress: bool | None = None,
+                stop_after: int | None = None, desc: str | None = None) -> list[list[dict]]:
+    """Train a group of cells and write every cell's outputs; returns their histories.
+
+    Stacked groups step all models at once; sequential ones train the cells one after
+    another in this process (one torch import per job, not per cell), keeping every cell's
+    final checkpoint until the whole group is done so a killed job loses no finished cell.
+    """
+    dev = datas[0].x.device
+    probe = build_model(specs[0], datas[0].x, datas[0].num_classes)
+    if choose_mode(mode, probe, len(specs), dev) != "sequential":
+        return GroupTrainer(specs, datas, mode, compile).run(
+            out_dirs, stop_after=stop_after, progress=progress, desc=desc)
+    histories = []
+    for spec, data, out in zip(specs, datas, out_dirs, strict=True):
+        trainer = GroupTrainer([spec], [data], "auto", compile)
+        histories.append(trainer.run([out], stop_after=stop_after, progress=progress,
+                                     keep_checkpoints=True)[0])
+        if stop_after is not None and len(histories[-1]) <= int(spec["train"]["epochs"]):
+            return histories  # interrupted: later cells have not started
+    for out in out_dirs:
+        (Path(out) / "checkpoint.pt").unlink(missing_ok=True)
+    return histories
+
+
+def train_cell(spec: dict[str, Any], data: TrainData, out_dir: str | Path, *,
+               stop_after: int | None = None, progress: bool | None = None) -> list[dict]:
+    """Train one cell alone; write history.csv, model.pt and run.json under ``out_dir``."""
+    return GroupTrainer([spec], [data]).run([out_dir], stop_after=stop_after,
+                                            progress=progress)[0]
+
+
+def _finish(out_dir: Path, spec, state: dict[str, torch.Tensor], history, dev,
+            group: dict[str, Any]) -> None:
     import pandas as pd
 
     io.write_text(out_dir / "history.csv",
                   pd.DataFrame(history, columns=HISTORY_COLUMNS).to_csv(index=False))
     with io.atomic_path(out_dir / "model.pt") as tmp:
-        torch.save({k: v.cpu() for k, v in model.state_dict().items()}, tmp)
+        torch.save({k: v.cpu() for k, v in state.items()}, tmp)
     io.write_json(out_dir / "run.json", {
         "spec": spec, "device": str(dev),
         "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu",
         "torch_threads": torch.get_num_threads(), "versions": versions(),
-        "wall_time_s": round(wall, 3), "train_samples_per_s": round(seen / max(wall, 1e-9), 1),
+        "group": group, "wall_time_s": group["wall_time_s"],
         "final": {k: history[-1][k] for k in ("j1", "j2", "test_acc")},
     })
 

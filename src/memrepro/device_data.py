@@ -1,0 +1,152 @@
+"""Training data on the device: uint8 images, labels per cell, normalised per batch there.
+
+No DataLoader: the whole prepared dataset is one uint8 tensor on the device, a batch is an
+index gather, and normalisation (x / 255 - mean) / std runs on the gathered batch. Cells of
+one group share the image tensor unless their noise replaced inputs (randX).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+
+@dataclass
+class TrainData:
+    """Tensors of one cell on its device; labels int64, images uint8 NCHW."""
+    x: torch.Tensor
+    y_noisy: torch.Tensor
+    y_clean: torch.Tensor
+    corrupted: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    mean: torch.Tensor
+    std: torch.Tensor
+    num_classes: int
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device: 'cuda' was asked for but torch sees no CUDA device; "
+                           "use device: auto or cpu")
+    return torch.device(name)
+
+
+def subset_indices(n: int, subset: int | None) -> np.ndarray:
+    """The first ``subset`` of one fixed permutation (seed 0), sorted: the same examples for
+    every cell, so runs that differ in loss, noise or seed see the same data."""
+    if not subset or subset >= n:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(0).permutation(n)[:subset])
+
+
+def to_device(arrays: dict[str, np.ndarray], noisy: dict[str, np.ndarray], num_classes: int,
+              device: torch.device, subset: int | None = None) -> TrainData:
+    """Put one cell's data on ``device``; ``subset`` keeps a fixed share of the training set
+    (noise is drawn on the full set first, so a subset's labels match the full run's)."""
+    return to_device_many(arrays, [noisy], num_classes, device, subset)[0]
+
+
+def to_device_many(arrays: dict[str, np.ndarray], noisies: list[dict[str, np.ndarray]],
+                   num_classes: int, device: torch.device,
+                   subset: int | None = None) -> list[TrainData]:
+    """One TrainData per noise file; cells whose inputs are untouched share the same image,
+    clean-label and test tensors on the device (one copy per job, not one per cell)."""
+    from .data import channel_stats  # exact, from integer sums: no float64 copy of the data
+
+    keep = subset_indices(arrays["x_train"].shape[0], subset)
+
+    def t(a: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(a)).to(device)
+
+    x0 = arrays["x_train"][keep]
+    shared = {"y_clean": t(arrays["y_train"][keep].astype(np.int64)),
+              "x_test": t(arrays["x_test"]), "y_test": t(arrays["y_test"].astype(np.int64))}
+    cache: dict[int, tuple] = {}  # input seed (-1: untouched) -> (x, mean, std) on the device
+    out = []
+    for noisy in noisies:
+        noisy = {k: (v[keep] if k != "input_seed" else v) for k, v in noisy.items()}
+        key = int(noisy["input_seed"][0]) if "inputs_replaced" in noisy else -1
+        if key not in cache:
+            x = x0
+            if key >= 0:
+                from .noise import replace_inputs
+                x = replace_inputs(x0, noisy["inputs_replaced"], key)
+            mean, std = channel_stats(x)
+            std = [s + 1e-8 for s in std]
+            cache[key] = (t(x), *(torch.tensor(v, dtype=torch.float32, device=device)
+                                  .view(1, -1, 1, 1) for v in (mean, std)))
+        x, mean, std = cache[key]
+        out.append(TrainData(x=x, y_noisy=t(noisy["labels"].astype(np.int64)),
+                             corrupted=t(noisy["corrupted"]), mean=mean, std=std,
+                             num_classes=num_classes, **shared))
+    return out
+
+
+@dataclass
+class GroupData:
+    """The data of M cells: images shared (n, C, H, W) or per model (M, n, C, H, W);
+    noisy labels and corruption masks per model (M, n); clean and test labels shared."""
+    x: torch.Tensor
+    per_model_x: bool
+    y_noisy: torch.Tensor
+    corrupted: torch.Tensor
+    y_clean: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    mean: torch.Tensor  # (1, C, 1, 1) shared, or (M, 1, C, 1, 1) per model
+    std: torch.Tensor
+    num_classes: int
+    channels_last: bool = False
+
+    @classmethod
+    def of(cls, datas: list[TrainData]) -> GroupData:
+        d0 = datas[0]
+        for i, d in enumerate(datas):
+            if d.x.shape != d0.x.shape or not torch.equal(d.y_clean, d0.y_clean):
+                raise ValueError(f"group: cell {i} was trained on other data than cell 0; "
+                                 "a group's cells must share one dataset")
+        shared = all(d.x is d0.x or torch.equal(d.x, d0.x) for d in datas[1:])
+
+        def stack(name: str) -> torch.Tensor:
+            return torch.stack([getattr(d, name) for d in datas])
+
+        return cls(x=d0.x if shared else stack("x"), per_model_x=not shared,
+                   y_noisy=stack("y_noisy"), corrupted=stack("corrupted").bool(),
+                   y_clean=d0.y_clean, x_test=d0.x_test, y_test=d0.y_test,
+                   mean=d0.mean if shared else stack("mean"),
+                   std=d0.std if shared else stack("std"), num_classes=d0.num_classes)
+
+    @property
+    def n(self) -> int:
+        return self.x.shape[1 if self.per_model_x else 0]
+
+    def normalize(self, xb: torch.Tensor) -> torch.Tensor:
+        """uint8 -> float, scaled to [0, 1] and standardised per channel, on the device."""
+        out = (xb.float() / 255.0 - self.mean) / self.std
+        return out.contiguous(memory_format=torch.channels_last) if self.channels_last else out
+
+    def train_batch(self, idx: torch.Tensor) -> tuple[torch.Tensor, bool]:
+        """Normalised images for row indices idx (M, B): (M, B, ...), or for one model
+        (M = 1, shared images) plain (B, ...), as a lone model would see them."""
+        if self.per_model_x:
+            rows = torch.arange(idx.shape[0], device=idx.device)[:, None]
+            return self.normalize(self.x[rows, idx]), True
+        if idx.shape[0] == 1:
+            return self.normalize(self.x[idx[0]]), False
+        return self.normalize(self.x[idx]), True
+
+    def eval_batches(self, split: str, batch: int):
+        """(normalised inputs, per_model) chunks of the whole training or test set."""
+        x = self.x if split == "train" else self.x_test
+        per_model = self.per_model_x and split == "train"
+        n = x.shape[1] if per_model else x.shape[0]
+        for i in range(0, n, batch):
+            xb = x[:, i:i + batch] if per_model else x[i:i + batch]
+            out = self.normalize(xb)
+            # per-model statistics turn shared test images into per-model inputs
+            yield out, per_model or self.mean.dim() == 5
