@@ -31,7 +31,7 @@ include: "workflow/rules/figures.smk"
 
 sys.stderr.write(
     f"memrepro: scale '{PLAN.scale}': {len(PLAN.cells)} training cells planned "
-    f"(one training job each) over {len(PLAN.datasets)} dataset(s) and "
+    f"in {len(PLAN.groups)} training job(s) over {len(PLAN.datasets)} dataset(s) and "
     f"{len(PLAN.figures)} figure(s).\n"
 )
 

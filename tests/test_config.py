@@ -122,9 +122,11 @@ def test_dry_run_plans_paper_grid_without_network(workdir):
     res = snakemake(workdir, "-n", "figures", "--config", "scale=paper")
     assert res.returncode == 0, res.stderr
     out = res.stdout + res.stderr
-    assert "44 training cells planned" in out
-    table = out[out.index("Job stats"):]
-    assert any(line.split()[:2] == ["train", "44"] for line in table.splitlines())
+    assert "44 training cells planned in 44 training job(s)" in out
+    table = out[out.index("Job stats"):out.index("total")]
+    train_jobs = [int(line.split()[1]) for line in table.splitlines()
+                  if line.startswith("train_")]  # one rule per group, one job each
+    assert len(train_jobs) == 44 and sum(train_jobs) == 44
     assert not (workdir / "results").exists() and not (workdir / "resources").exists()
 
 
@@ -147,3 +149,36 @@ def test_titles_and_file_names_say_when_data_or_models_are_stand_ins():
     paper = resolve({**load_params(), "scale": "paper"})
     assert figure_stem("ps/fig1", spec, paper) == "ps/fig1"
     assert figure_title(spec, paper).endswith("[paper scale]")
+
+
+def test_groups_default_to_seeds_and_follow_group_by_and_size():
+    cfg = load_params()
+    cfg["scale"] = "paper"
+    exp = cfg["experiments"]["ps_resnet18_mnist"]
+    exp["seeds"] = [0, 1, 2]
+    plan = resolve(cfg)
+    g = plan.groups["ps_resnet18_mnist/loss-rll_eta-0.4"]
+    assert [c["seed"] for c in g["cells"]] == [0, 1, 2] and g["mode"] == "auto"
+    assert {c["loss"]["name"] for c in g["cells"]} == {"rll"}
+    assert sum(len(g["cells"]) for g in plan.groups.values()) == len(plan.cells)
+    exp["group"] = {"by": ["seed", "eta", "loss"], "size": 20, "mode": "sequential"}
+    plan = resolve(cfg)
+    parts = {k: g for k, g in plan.groups.items() if k.startswith("ps_resnet18_mnist/")}
+    assert sorted(parts) == ["ps_resnet18_mnist/all_part-0", "ps_resnet18_mnist/all_part-1",
+                             "ps_resnet18_mnist/all_part-2"]
+    assert [len(g["cells"]) for g in parts.values()] == [20, 20, 8]
+    assert all(g["mode"] == "sequential" for g in parts.values())
+    exp["group"] = {"by": ["eta"]}
+    assert "ps_resnet18_mnist/loss-cce_seed-2" in resolve(cfg).groups
+
+
+def test_bad_group_and_probe_settings():
+    cfg = load_params()
+    cfg["experiments"]["ps_resnet18_mnist"]["group"] = {"by": ["seed", "lr"]}
+    _bad(cfg, "experiments.ps_resnet18_mnist.group.by[1]", "'lr'", "'seed'", "'eta'")
+    cfg = load_params()
+    cfg["experiments"]["ps_resnet18_mnist"]["group"] = {"mode": "vmap"}
+    _bad(cfg, "experiments.ps_resnet18_mnist.group.mode", "'vmap'", "'stacked'")
+    cfg = load_params()
+    cfg["experiments"]["ps_resnet18_mnist"]["probes"] = {"gradients": {"epochs": [1]}}
+    _bad(cfg, "experiments.ps_resnet18_mnist.probes", "'gradients'", "'per_example'")

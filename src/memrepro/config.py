@@ -34,6 +34,7 @@ class Plan:
     experiments: dict[str, dict]
     figures: dict[str, dict]
     config: dict = field(repr=False, default_factory=dict)
+    groups: dict[str, dict] = field(default_factory=dict)  # group id -> one training job
 
     def cells_of(self, experiment: str, loss: str | None = None) -> list[dict]:
         return [c for (e, _), c in self.cells.items()
@@ -45,6 +46,7 @@ def load_schema(path: str | Path | None = None) -> dict:
     from .losses import LOSSES
     from .models import MODELS
     from .noise import NOISES
+    from .probes import PROBES
 
     schema = yaml.safe_load(Path(path or SCHEMA_PATH).read_text())
     d = schema["$defs"]
@@ -52,6 +54,7 @@ def load_schema(path: str | Path | None = None) -> dict:
     d["experiment"]["properties"]["losses"]["items"]["enum"] = sorted(LOSSES)
     d["experiment"]["properties"]["loss_params"]["propertyNames"] = {"enum": sorted(LOSSES)}
     d["experiment"]["properties"]["noise"]["properties"]["name"]["enum"] = sorted(NOISES)
+    d["experiment"]["properties"]["probes"]["propertyNames"] = {"enum": sorted(PROBES)}
     d["figure"]["properties"]["kind"]["enum"] = sorted(set(FIGURES) | NON_CURVE_KINDS)
     d["figure"]["properties"]["losses"]["items"]["enum"] = sorted(LOSSES)
     return schema
@@ -188,12 +191,40 @@ def resolve(config: dict, check_files: bool = True, schema_path: str | Path | No
                         "loss": {"name": loss, "params": exp.get("loss_params", {}).get(loss, {})},
                         "noise": {"name": noise["name"], "rate": float(rate)},
                         "seed": int(seed), "train": exp["train"], "scale": scale,
-                        "subset": exp.get("subset"),
+                        "subset": exp.get("subset"), **({"probes": exp["probes"]}
+                                                         if exp.get("probes") else {}),
                     }
     _check_figures(config["figures"], experiments)
     if check_files:
         _check_user_data(config["datasets"])
-    return Plan(scale, datasets, cells, experiments, config["figures"], config)
+    return Plan(scale, datasets, cells, experiments, config["figures"], config,
+                make_groups(cells, experiments))
+
+
+GROUP_AXES = {"loss": lambda c: c["loss"]["name"], "eta": lambda c: fmt_rate(c["noise"]["rate"]),
+              "seed": lambda c: str(c["seed"])}
+
+
+def make_groups(cells: dict[tuple[str, str], dict], experiments: dict) -> dict[str, dict]:
+    """One training job per group: the cells of an experiment that differ only in the axes
+    of its ``group.by`` (default: seed), at most ``group.size`` cells each. The group's slug
+    names what its cells share (``loss-cce_eta-0.4``; ``all`` when nothing is shared), with
+    ``_part-<k>`` when a group is split by size."""
+    buckets: dict[tuple[str, str], list[dict]] = {}
+    for (exp, _), cell in cells.items():
+        by = experiments[exp].get("group", {}).get("by", ["seed"])
+        fixed = [f"{a}-{f(cell)}" for a, f in GROUP_AXES.items() if a not in by]
+        buckets.setdefault((exp, "_".join(fixed) or "all"), []).append(cell)
+    groups = {}
+    for (exp, slug), members in buckets.items():
+        opts = experiments[exp].get("group", {})
+        size = int(opts.get("size") or len(members))
+        parts = [members[i:i + size] for i in range(0, len(members), size)]
+        for k, part in enumerate(parts):
+            gslug = slug if len(parts) == 1 else f"{slug}_part-{k}"
+            groups[f"{exp}/{gslug}"] = {"experiment": exp, "slug": gslug, "cells": part,
+                                        "mode": opts.get("mode", "auto")}
+    return groups
 
 
 def _check_figures(figures: dict, experiments: dict) -> None:

@@ -1,4 +1,5 @@
 # Helpers only: path builders and lookups into PLAN (memrepro.config.Plan).
+import re
 from pathlib import Path
 
 from memrepro.captions import figure_caption, figure_stem, figure_title, symmetry_caption
@@ -11,7 +12,6 @@ CONDA_ENV = "../../envs/memrepro.yaml"
 wildcard_constraints:
     ds=r"[A-Za-z0-9_\-]+",
     exp=r"[A-Za-z0-9_\-]+",
-    cell=r"loss-[a-z0-9_]+_eta-[0-9.]+_seed-[0-9]+",
     noise=r"[a-z_]+",
     rate=r"[0-9.]+",
     seed=r"[0-9]+",
@@ -19,11 +19,17 @@ wildcard_constraints:
 
 
 def history_path(cell):
-    return f"results/runs/{cell['experiment']}/{cell['slug']}/history.csv"
+    return run_path(cell, "history.csv")
 
 
-def cell_of(wc):
-    return PLAN.cells[(wc.exp, wc.cell)]
+def run_path(cell, name):
+    return f"results/runs/{cell['experiment']}/{cell['slug']}/{name}"
+
+
+def rule_name(gid):
+    """The name of a training group's job: train_<experiment>_<group>, an identifier."""
+    ident = re.sub(r"\W", "_", gid)
+    return f"train_{ident}"
 
 
 def panel_entries(fid):
@@ -63,12 +69,15 @@ def prepare_inputs(wc):
     return []
 
 
-def train_inputs(wc):
-    c = cell_of(wc)
+def group_inputs(group):
+    c0 = group["cells"][0]
     return {
-        "data": f"results/data/{c['dataset']}.npz",
-        "meta": f"results/data/{c['dataset']}.json",
-        "noise": noise_path(c["dataset"], c["noise"]["name"], c["noise"]["rate"], c["seed"]),
+        "data": f"results/data/{c0['dataset']}.npz",
+        "meta": f"results/data/{c0['dataset']}.json",
+        "noise": [
+            noise_path(c["dataset"], c["noise"]["name"], c["noise"]["rate"], c["seed"])
+            for c in group["cells"]
+        ],
     }
 
 

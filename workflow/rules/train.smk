@@ -1,22 +1,31 @@
-# One training cell (experiment x loss x noise rate x seed) per job.
+# Training: one job per group of cells (memrepro.config.make_groups; by default the cells of
+# an experiment that differ only by seed). A job imports torch once, keeps one copy of the
+# data on the device and writes every cell's files. A group's outputs are known when the
+# Snakefile is parsed, so each group is its own rule (named train_<experiment>_<group>).
 
+for _gid, _group in PLAN.groups.items():
 
-rule train:
-    input:
-        unpack(train_inputs),
-    output:
-        history="results/runs/{exp}/{cell}/history.csv",
-        model="results/runs/{exp}/{cell}/model.pt",
-        run="results/runs/{exp}/{cell}/run.json",
-    params:
-        spec=cell_of,
-        device=config.get("device", "auto"),
-    threads: config.get("train_threads", 1)
-    resources:
-        gpu=0 if config.get("device", "auto") == "cpu" else 1,
-    log:
-        "logs/train/{exp}/{cell}.log",
-    conda:
-        CONDA_ENV
-    script:
-        "../scripts/train.py"
+    rule:
+        name:
+            rule_name(_gid)
+        input:
+            **group_inputs(_group),
+        output:
+            history=[run_path(c, "history.csv") for c in _group["cells"]],
+            model=[run_path(c, "model.pt") for c in _group["cells"]],
+            run=[run_path(c, "run.json") for c in _group["cells"]],
+        params:
+            specs=_group["cells"],
+            mode=_group["mode"],
+            name=_gid,
+            device=config.get("device", "auto"),
+            compile=config.get("compile", False),
+        threads: config.get("train_threads", 1)
+        resources:
+            gpu=0 if config.get("device", "auto") == "cpu" else 1,
+        log:
+            f"logs/train/{_gid}.log",
+        conda:
+            CONDA_ENV
+        script:
+            "../scripts/train.py"

@@ -1,26 +1,30 @@
-"""Snakemake script: train one cell and write history.csv, model.pt, run.json."""
+"""Snakemake script: train one group of cells; write each cell's history.csv, model.pt and
+run.json."""
 
 from pathlib import Path
 
 import torch
 
 from memrepro import io
-from memrepro.engine import pick_device, to_device, train_cell
+from memrepro.device_data import pick_device, to_device_many
+from memrepro.engine import train_group
 from memrepro.logs import to_log
 
 sm = snakemake  # noqa: F821 - injected by Snakemake
 log = to_log(sm.log)
 torch.set_num_threads(sm.threads)
-spec = dict(sm.params.spec)
+specs = [dict(s) for s in sm.params.specs]
 device = pick_device(sm.params.device)
 meta = io.read_json(sm.input.meta)
-noise_meta = io.read_json(Path(sm.input.noise).with_suffix(".json"))
-data = to_device(io.load_npz(sm.input.data), io.load_npz(sm.input.noise),
-                 noise_meta["num_classes"], device, subset=spec.get("subset"))
-log.info("training %s/%s on %s (%d threads)", spec["experiment"], spec["slug"], device,
-         sm.threads)
-history = train_cell(spec, data, Path(sm.output.history).parent)
-run = io.read_json(sm.output.run)
-run.update({"data": {"name": meta["name"], "sha256": meta["sha256"]}, "noise": noise_meta})
-io.write_json(sm.output.run, run)
-log.info("done: %s", history[-1])
+noise_meta = [io.read_json(Path(f).with_suffix(".json")) for f in sm.input.noise]
+datas = to_device_many(io.load_npz(sm.input.data), [io.load_npz(f) for f in sm.input.noise],
+                       noise_meta[0]["num_classes"], device, subset=specs[0].get("subset"))
+log.info("training %s: %d cell(s) on %s (%d threads), mode %s", sm.params.name, len(specs),
+         device, sm.threads, sm.params.mode)
+histories = train_group(specs, datas, [Path(h).parent for h in sm.output.history],
+                        mode=sm.params.mode, compile=sm.params.compile, desc=sm.params.name)
+for spec, run_file, nm, history in zip(specs, sm.output.run, noise_meta, histories, strict=True):
+    run = io.read_json(run_file)
+    run.update({"data": {"name": meta["name"], "sha256": meta["sha256"]}, "noise": nm})
+    io.write_json(run_file, run)
+    log.info("done %s: %s", spec["slug"], history[-1])
