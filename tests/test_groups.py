@@ -121,6 +121,8 @@ def test_sequential_group_is_bitwise_alone_and_shares_images(tmp_path):
                         mode="sequential", progress=False)
     _close(group, _alone(specs, datas, tmp_path / "a"), exact=True)
     assert not list((tmp_path / "g").rglob("checkpoint.pt"))
+    run = io.read_json(tmp_path / "g" / specs[2]["slug"] / "run.json")
+    assert run["group"]["mode"] == "sequential" and len(run["group"]["cells"]) == 3
 
 
 @pytest.mark.parametrize("mode", ["stacked", "sequential"])

@@ -211,10 +211,11 @@ class GroupTrainer:
 
     def run(self, out_dirs: list[str | Path], *, stop_after: int | None = None,
             progress: bool | None = None, keep_checkpoints: bool = False,
-            desc: str | None = None) -> list[list[dict]]:
+            desc: str | None = None, job: dict | None = None) -> list[list[dict]]:
         """Train to ``train.epochs`` (resuming from the cells' checkpoints when all of them
         match), write each cell's outputs; return the histories. ``stop_after`` ends the call
-        after that many epochs, with checkpoints written, as a kill would."""
+        after that many epochs, with checkpoints written, as a kill would. ``job`` overrides
+        what run.json says of the job (a sequential group's mode and cells)."""
         out_dirs = [Path(o) for o in out_dirs]
         fps = [fingerprint(s) for s in self.specs]
         ckpts = [o / "checkpoint.pt" for o in out_dirs]
@@ -255,7 +256,7 @@ class GroupTrainer:
             _finish(o, self.specs[i], self.group.state_dict(i), histories[i], self.dev, {
                 "mode": self.mode, "size": self.size, "wall_time_s": round(wall, 3),
                 "model_samples_per_s": round(seen / max(wall, 1e-9), 1),
-                "cells": [s.get("slug") for s in self.specs]})
+                "cells": [s.get("slug") for s in self.specs], **(job or {})})
             if not keep_checkpoints:
                 ckpts[i].unlink(missing_ok=True)
         return histories
@@ -301,10 +302,11 @@ def train_group(specs: list[dict], datas: list[TrainData], out_dirs: list[str | 
         return GroupTrainer(specs, datas, mode, compile).run(
             out_dirs, stop_after=stop_after, progress=progress, desc=desc)
     histories = []
+    job = {"mode": "sequential", "size": len(specs), "cells": [s.get("slug") for s in specs]}
     for spec, data, out in zip(specs, datas, out_dirs, strict=True):
         trainer = GroupTrainer([spec], [data], "auto", compile)
         histories.append(trainer.run([out], stop_after=stop_after, progress=progress,
-                                     keep_checkpoints=True)[0])
+                                     keep_checkpoints=True, job=job)[0])
         if stop_after is not None and len(histories[-1]) <= int(spec["train"]["epochs"]):
             return histories  # interrupted: later cells have not started
     for out in out_dirs:
