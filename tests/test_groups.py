@@ -159,11 +159,15 @@ def test_group_refuses_cells_with_different_models(tmp_path):
 def test_mode_rule():
     tiny = get_model("mlp", hidden=[16, 16], image_size=14)
     wide = get_model("mlp", hidden=[4096], image_size=28)
+    narrow_but_784_in = get_model("mlp", hidden=[16], image_size=28)
+    digits = get_model("mlp", hidden=[256, 256], image_size=8)
     conv = get_model("resnet_cifar", depth=8, width=4)
     cuda = torch.device("cuda")
     assert choose_mode("auto", tiny, 1, CPU) == "single"
     assert choose_mode("auto", tiny, 16, CPU) == "stacked"
     assert choose_mode("auto", wide, 16, CPU) == "sequential"
+    assert choose_mode("auto", narrow_but_784_in, 16, CPU) == "sequential"
+    assert choose_mode("auto", digits, 16, CPU) == "stacked"
     assert choose_mode("auto", wide, 100, cuda) == "stacked"
     assert choose_mode("auto", conv, 4, CPU) == "sequential"
     assert choose_mode("stacked", conv, 4, CPU) == "stacked"

@@ -37,7 +37,7 @@ from .stacked import (
     split_optimizer_state,
 )
 
-__all__ = ["GroupTrainer", "TrainData", "label_metrics", "lr_at", "pick_device",
+__all__ = ["GroupTrainer", "TrainData", "group_mode", "label_metrics", "lr_at", "pick_device",
            "subset_indices", "to_device", "train_cell", "train_group"]
 
 HISTORY_COLUMNS = ["epoch", "lr", "loss", "j1", "j2", "corrupted_fit", "corrupted_clean",
@@ -287,6 +287,12 @@ class GroupTrainer:
         return [list(c["history"]) for c in cks], int(cks[0]["epoch"])
 
 
+def group_mode(specs: list[dict], data: TrainData, mode: str = "auto") -> str:
+    """How a group of these cells trains on ``data``'s device: single, stacked or sequential."""
+    model = build_model(specs[0], data.x, data.num_classes)
+    return choose_mode(mode, model, len(specs), data.x.device)
+
+
 def train_group(specs: list[dict], datas: list[TrainData], out_dirs: list[str | Path], *,
                 mode: str = "auto", compile: bool = False, progress: bool | None = None,
                 stop_after: int | None = None, desc: str | None = None) -> list[list[dict]]:
@@ -296,9 +302,7 @@ def train_group(specs: list[dict], datas: list[TrainData], out_dirs: list[str | 
     another in this process (one torch import per job, not per cell), keeping every cell's
     final checkpoint until the whole group is done so a killed job loses no finished cell.
     """
-    dev = datas[0].x.device
-    probe = build_model(specs[0], datas[0].x, datas[0].num_classes)
-    if choose_mode(mode, probe, len(specs), dev) != "sequential":
+    if group_mode(specs, datas[0], mode) != "sequential":
         return GroupTrainer(specs, datas, mode, compile).run(
             out_dirs, stop_after=stop_after, progress=progress, desc=desc)
     histories = []

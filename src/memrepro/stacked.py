@@ -23,13 +23,21 @@ import torch
 from torch import nn
 
 MODES = ("auto", "stacked", "sequential")
-# On a CPU, stacking pays only for small models: measured on 2 cores (16 MLPs, batch 128,
-# fwd+bwd+step), 3.6k params 3.6x (vmap) / 5.8x (baddbmm), 51k 1.2-1.5x, 407k 0.65-0.75x.
-CPU_STACK_MAX_PARAMS = 100_000
+# On a CPU, stacking pays only for narrow MLPs: benchmarks/group_modes.py on 2 cores (16 models,
+# one epoch, batch 128) measured stacked/sequential 2.8x for 196-16-16-10, 1.7x for
+# 196-64-64-10, 1.2x for 64-256-256-10, 1.0x for 64-512-10 and 0.7-0.8x for every 784-input
+# MLP (784-16-10 included): the widest layer decides, not the parameter count.
+CPU_STACK_MAX_WIDTH = 256
 
 
 def has_conv(model: nn.Module) -> bool:
     return any(isinstance(m, nn.modules.conv._ConvNd) for m in model.modules())
+
+
+def widest_layer(model: nn.Module) -> int:
+    """Largest input or output width of the model's linear layers."""
+    return max((max(m.in_features, m.out_features) for m in model.modules()
+                if isinstance(m, nn.Linear)), default=0)
 
 
 def choose_mode(requested: str, model: nn.Module, size: int, device: torch.device) -> str:
@@ -37,7 +45,8 @@ def choose_mode(requested: str, model: nn.Module, size: int, device: torch.devic
 
     ``auto``: convnets run sequentially (vmap turns per-model conv weights into one grouped
     convolution: 0.79x on this CPU for ResNet-8, and known to be slow in cuDNN); MLPs are
-    stacked on CUDA (launch overhead dominates small models) and on a CPU when small.
+    stacked on CUDA (launch overhead dominates small models) and on a CPU when no layer is
+    wider than ``CPU_STACK_MAX_WIDTH``.
     """
     if requested not in MODES:
         raise ValueError(f"group.mode: {requested!r} is not allowed; allowed: {', '.join(MODES)}")
@@ -49,8 +58,7 @@ def choose_mode(requested: str, model: nn.Module, size: int, device: torch.devic
         return "sequential"
     if device.type == "cuda":
         return "stacked"
-    n_params = sum(p.numel() for p in model.parameters())
-    return "stacked" if n_params <= CPU_STACK_MAX_PARAMS else "sequential"
+    return "stacked" if widest_layer(model) <= CPU_STACK_MAX_WIDTH else "sequential"
 
 
 class Single:
@@ -90,6 +98,8 @@ class Stacked:
         # a structure-only copy: functional_call swaps the stacked tensors in
         self.base = copy.deepcopy(models[0]).to("meta")
         self._fn = self._forward
+        # the model's hand-batched forward_stacked if it has one (False: always vmap)
+        self.own_forward = hasattr(self.base, "forward_stacked")
 
     def parameters(self) -> list[torch.Tensor]:
         return list(self.params.values())
@@ -98,7 +108,7 @@ class Stacked:
         self.base.train(mode)
 
     def _forward(self, x: torch.Tensor, per_model: bool) -> torch.Tensor:
-        if hasattr(self.base, "forward_stacked"):
+        if self.own_forward:
             return self.base.forward_stacked(self.params, x, per_model)
         from torch.func import functional_call, vmap
 
