@@ -24,8 +24,8 @@ from torch import nn
 
 MODES = ("auto", "stacked", "sequential")
 # On a CPU, stacking pays only for narrow MLPs: benchmarks/group_modes.py on 2 cores (16 models,
-# one epoch, batch 128) measured stacked/sequential 2.8x for 196-16-16-10, 1.7x for
-# 196-64-64-10, 1.2x for 64-256-256-10, 1.0x for 64-512-10 and 0.7-0.8x for every 784-input
+# one epoch, batch 128) measured stacked/sequential 3.0x for 196-16-16-10, 2.4x for
+# 196-64-64-10, 1.2x for 64-256-256-10, 0.8-0.9x for 64-512-10 and 0.8x for every 784-input
 # MLP (784-16-10 included): the widest layer decides, not the parameter count.
 CPU_STACK_MAX_WIDTH = 256
 
