@@ -92,6 +92,16 @@ def test_stacked_group_equals_cells_trained_alone(tmp_path, losses, rates):
     assert run["group"]["mode"] == "stacked" and run["group"]["size"] == len(specs)
 
 
+def test_stacked_group_with_adam_equals_alone(tmp_path):
+    specs, datas = _cells([0, 1, 2], (0.4,), epochs=3)
+    for s in specs:
+        s["train"] = {**s["train"], "optimizer": {"name": "adam", "lr": 3e-3}}
+    group = train_group(specs, datas, [tmp_path / "g" / s["slug"] for s in specs],
+                        mode="stacked", progress=False)
+    _close(group, _alone(specs, datas, tmp_path / "a"))
+    _models_close(tmp_path / "g", tmp_path / "a", [s["slug"] for s in specs], atol=1e-5)
+
+
 def test_stacked_batchnorm_convnet_keeps_per_model_statistics(tmp_path):
     model = {"name": "resnet_cifar", "depth": 8, "width": 4}
     specs, datas = _cells([0, 1], (0.2,), model=model, epochs=2)
