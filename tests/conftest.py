@@ -13,10 +13,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture
 def workdir(tmp_path):
-    """A copy of Snakefile, params.yaml, workflow/ and envs/ in a temporary directory."""
+    """A copy of Snakefile, params.yaml, workflow/, envs/ and profiles/ in a temporary directory."""
     for name in ("Snakefile", "params.yaml"):
         shutil.copy(ROOT / name, tmp_path / name)
-    for name in ("workflow", "envs"):
+    for name in ("workflow", "envs", "profiles"):
         shutil.copytree(ROOT / name, tmp_path / name)
     return tmp_path
 

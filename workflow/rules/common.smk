@@ -4,6 +4,7 @@ from pathlib import Path
 
 from memrepro.captions import figure_caption, figure_stem, figure_title, symmetry_caption
 from memrepro.config import noise_path
+from memrepro.gpuslots import gpu_count
 
 RAW_ROOT = config["data"]["root"]
 CONDA_ENV = "../../envs/memrepro.yaml"
@@ -20,6 +21,14 @@ wildcard_constraints:
 
 def history_path(cell):
     return run_path(cell, "history.csv")
+
+
+def train_gpus():
+    """GPUs one training job holds: 1 when it will use CUDA (device cuda, or auto on a
+    machine with a GPU), else 0. On a GPU cluster whose submit host has no GPU, set
+    device: cuda so jobs ask SLURM for one."""
+    device = config.get("device", "auto")
+    return 0 if device == "cpu" or (device == "auto" and gpu_count() == 0) else 1
 
 
 def run_path(cell, name):

@@ -3,6 +3,8 @@
 # data on the device and writes every cell's files. A group's outputs are known when the
 # Snakefile is parsed, so each group is its own rule (named train_<experiment>_<group>).
 
+TRAIN_GPUS = train_gpus()
+
 for _gid, _group in PLAN.groups.items():
 
     rule:
@@ -22,7 +24,7 @@ for _gid, _group in PLAN.groups.items():
             compile=config.get("compile", False),
         threads: config.get("train_threads", 1)
         resources:
-            gpu=0 if config.get("device", "auto") == "cpu" else 1,
+            gpu=TRAIN_GPUS,
         log:
             f"logs/train/{_gid}.log",
         conda:

@@ -3,15 +3,22 @@ run.json."""
 
 from pathlib import Path
 
-import torch
-
-from memrepro import io
-from memrepro.device_data import pick_device, to_device_many
-from memrepro.engine import train_group
-from memrepro.logs import to_log
+from memrepro.gpuslots import claim_gpu
 
 sm = snakemake  # noqa: F821 - injected by Snakemake
+# before CUDA starts: this job's own GPU on a multi-GPU machine (no-op under SLURM or on CPU)
+gpu = claim_gpu() if sm.resources.gpu else None
+
+import torch  # noqa: E402
+
+from memrepro import io  # noqa: E402
+from memrepro.device_data import pick_device, to_device_many  # noqa: E402
+from memrepro.engine import train_group  # noqa: E402
+from memrepro.logs import to_log  # noqa: E402
+
 log = to_log(sm.log)
+if gpu is not None:
+    log.info("claimed GPU %s (CUDA_VISIBLE_DEVICES)", gpu)
 torch.set_num_threads(sm.threads)
 specs = [dict(s) for s in sm.params.specs]
 device = pick_device(sm.params.device)
