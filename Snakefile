@@ -13,6 +13,9 @@ min_version("9.0")
 configfile: "params.yaml"
 
 
+report: "workflow/report/workflow.rst"
+
+
 try:
     SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "params.schema.yaml"
     PLAN = resolve(config, schema_path=SCHEMA)

@@ -2,6 +2,7 @@
 
 import json
 import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -45,6 +46,16 @@ def test_smoke_dag_builds_every_figure_and_is_idempotent(workdir):
     summary = json.loads((workdir / "results/summary.json").read_text())
     assert len(summary["ps_resnet18_mnist"]) == 16
     print(f"smoke DAG: {elapsed:.0f} s")  # the budget (< 5 min) is checked by hand, not here
+    # the HTML report holds every figure with its caption
+    rep = snakemake(workdir, "--report", "results/report.html", "figures")
+    assert rep.returncode == 0, rep.stderr[-3000:]
+    html = (workdir / "results/report.html").read_text()
+    curves = [f for f, s in plan.figures.items() if s["kind"] != "symmetry"]
+    for fid, spec in plan.figures.items():
+        name = Path(figure_stem(fid, spec, plan)).name
+        assert f"{name}.{'csv' if spec['kind'] == 'symmetry' else 'png'}" in html, name
+    assert html.count("Rebuilt by memrepro at scale") >= len(curves)
+    assert "Sec. 3 symmetry condition" in html
     # a second run has nothing to do
     again = snakemake(workdir, "--cores", "2", "figures")
     assert again.returncode == 0

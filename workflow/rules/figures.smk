@@ -6,7 +6,12 @@ rule figure:
         table="results/metrics/{paper}/{name}.csv",
     output:
         pdf="results/figures/{paper}/{name}.pdf",
-        png="results/figures/{paper}/{name}.png",
+        png=report(
+            "results/figures/{paper}/{name}.png",
+            caption="../report/figure.rst",
+            category="{paper}",
+            labels={"figure": "{name}"},
+        ),
         caption="results/figures/{paper}/{name}.caption.txt",
     params:
         spec=lambda wc: {
@@ -24,7 +29,12 @@ rule figure:
 
 rule symmetry:
     output:
-        csv="results/figures/{paper}/{name}.csv",
+        csv=report(
+            "results/figures/{paper}/{name}.csv",
+            caption="../report/figure.rst",
+            category="{paper}",
+            labels={"figure": "{name}"},
+        ),
         md="results/figures/{paper}/{name}.md",
     params:
         spec=lambda wc: PLAN.figures[fid_of(wc)],
