@@ -1,5 +1,6 @@
 # memrepro: one DAG for every figure. Entry points: `snakemake --cores all figures`
 # (default scale smoke) and `dvc repro`. Configuration: params.yaml only.
+import os
 import sys
 from pathlib import Path
 
@@ -22,6 +23,12 @@ try:
 except ConfigError as err:
     sys.stderr.write(f"memrepro: {err}\nNothing was run. Fix params.yaml or the --config value.\n")
     sys.exit(1)
+
+
+# jobs in the conda env of envs/ (--sdm conda) import memrepro from this checkout
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    p for p in (str(Path(workflow.basedir) / "src"), os.environ.get("PYTHONPATH")) if p
+)
 
 
 include: "workflow/rules/common.smk"
