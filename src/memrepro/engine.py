@@ -189,7 +189,7 @@ class GroupTrainer:
     def logits(self, split: str) -> torch.Tensor:
         """Float32 logits (M, n, K) of every model on the whole split, in eval mode."""
         self.group.train(False)
-        batch = max(int(self.tr["batch_size"]), 8192 // self.size)
+        batch = max(int(self.tr["batch_size"]), 2048 // self.size)  # bounded activations
         outs = []
         for xb, per_model in self.data.eval_batches(split, batch):
             with self.amp():
