@@ -46,6 +46,13 @@ sys.stderr.write(
 )
 
 
+if Path("results").is_dir() and not Path(".snakemake/metadata").is_dir():
+    sys.stderr.write(
+        "memrepro: results/ has no Snakemake records (after `dvc pull`?): run "
+        "`python workflow/scripts/after_pull.py` first, or Snakemake may retrain.\n"
+    )
+
+
 rule data:
     input:
         expand("results/data/{ds}.npz", ds=sorted(PLAN.datasets)),

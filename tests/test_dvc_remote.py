@@ -1,0 +1,167 @@
+"""Data remote: build, `dvc push`, fresh clone, `dvc pull`; Snakemake then plans no job.
+
+The slow test is the whole round trip a user makes between two machines (docs/data-remote.md),
+with the default remote of .dvc/config resolved inside the test's temporary directory.
+"""
+
+import configparser
+import filecmp
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import ROOT, snakemake
+
+from memrepro.config import resolve
+
+BIN = Path(sys.executable).parent
+# What `dvc repro` needs: the pipeline, its params, every dependency dvc.yaml lists
+# (Snakefile, workflow/, src/memrepro/) and the DVC configuration.
+PROJECT = ("Snakefile", "params.yaml", "dvc.yaml", ".dvcignore", ".gitignore",
+           ".dvc/config", ".dvc/.gitignore", "workflow", "envs", "src/memrepro")
+# Results in reverse DAG order: the worst order `dvc pull` could write them in.
+UPSTREAM_LAST = ("results/figures", "results/metrics", "results/plots", "results/summary.json",
+                 "results/runs", "results/noise", "results/data")
+
+
+def default_remote(repo):
+    """(name, url) of the default DVC remote in repo/.dvc/config."""
+    cfg = configparser.ConfigParser()
+    cfg.read(repo / ".dvc" / "config")
+    name = cfg["core"]["remote"]
+    # DVC writes the section header quoted: ['remote "local"']
+    section = next(s for s in cfg.sections() if s.strip("'") == f'remote "{name}"')
+    return name, cfg[section]["url"]
+
+
+def test_default_remote_is_a_directory_beside_the_repository():
+    name, url = default_remote(ROOT)
+    assert "://" not in url and not os.path.isabs(url), url
+    where = (ROOT / ".dvc" / url).resolve()  # DVC reads a relative url from .dvc/
+    assert where.parent == ROOT.resolve().parent, where  # outside the work tree: git never sees it
+
+
+def _env(tmp_path):
+    return {
+        **os.environ,
+        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",  # dvc.yaml calls `snakemake`
+        "DVC_SITE_CACHE_DIR": str(tmp_path / "dvc-site-cache"),
+        "DVC_NO_ANALYTICS": "1",
+        "GIT_AUTHOR_NAME": "memrepro test", "GIT_AUTHOR_EMAIL": "test@memrepro.invalid",
+        "GIT_COMMITTER_NAME": "memrepro test", "GIT_COMMITTER_EMAIL": "test@memrepro.invalid",
+    }
+
+
+def _run(cmd, cwd, env, ok=True, timeout=300):
+    res = subprocess.run([str(c) for c in cmd], cwd=cwd, env=env, capture_output=True,
+                         text=True, timeout=timeout)
+    if ok:
+        assert res.returncode == 0, f"{cmd}:\n{res.stdout[-2000:]}\n{res.stderr[-3000:]}"
+    return res
+
+
+def _copy_project(dest):
+    for name in PROJECT:
+        src, dst = ROOT / name, dest / name
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if src.is_dir():
+            shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        else:
+            shutil.copy2(src, dst)
+
+
+def _files(root):
+    return sorted(p.relative_to(root) for p in (root / "results").rglob("*") if p.is_file())
+
+
+def _age_upstream_last(repo):
+    # later than the clone's scripts (else Snakemake's code trigger fires instead), a second
+    # apart per step
+    t = time.time() + 1
+    for i, part in enumerate(UPSTREAM_LAST):
+        path = repo / part
+        for f in [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]:
+            os.utime(f, (t + i, t + i))
+
+
+def _planned(res):
+    """Rule names of the jobs a dry run plans."""
+    return re.findall(r"^(?:local)?rule (\w+):", res.stdout + res.stderr, flags=re.M)
+
+
+@pytest.mark.slow
+def test_push_clone_pull_then_snakemake_plans_nothing(tmp_path):
+    env = _env(tmp_path)
+    build, clone = tmp_path / "build", tmp_path / "clone"
+    _copy_project(build)
+    _, url = default_remote(build)
+    remote = (build / ".dvc" / url).resolve()
+    assert remote.parent == tmp_path, remote  # the default resolves beside build/ and clone/
+
+    # 1. build at smoke scale the way a user would, commit the lock, push the bytes
+    _run(["git", "init", "-q"], build, env)
+    _run(["git", "add", "-A"], build, env)
+    _run(["git", "commit", "-qm", "project"], build, env)
+    t0 = time.time()
+    _run(["dvc", "repro"], build, env, timeout=1800)
+    built_s = time.time() - t0
+    # summary.json is a `cache: false` metric: git carries it, not the remote
+    _run(["git", "add", "dvc.lock"], build, env)
+    _run(["git", "add", "-f", "results/summary.json"], build, env)
+    _run(["git", "commit", "-qm", "smoke results"], build, env)
+    _run(["dvc", "push"], build, env)
+    assert any(p.is_file() for p in remote.rglob("*"))
+
+    # 2. a fresh clone elsewhere gets every result file back, byte for byte
+    _run(["git", "clone", "-q", build, clone], tmp_path, env)
+    assert not (clone / "results" / "runs").exists()
+    _run(["dvc", "pull"], clone, env)
+    assert _files(clone) == _files(build)
+    same, diff, errors = filecmp.cmpfiles(build, clone, _files(build), shallow=False)
+    assert not diff and not errors, (diff, errors)
+    assert (clone / "results/figures/ps/fig1_standin.png").stat().st_size > 0
+
+    # 3. DVC gives pulled files the time of the pull, in no particular order. In the worst
+    # order (upstream files last) Snakemake would retrain: the problem is real.
+    _age_upstream_last(clone)
+    before = _planned(snakemake(clone, "-n", "figures"))
+    assert any(r.startswith("train_") for r in before), before
+
+    # 4. the restore step refuses results that DVC does not vouch for (a changed setting)
+    params = yaml.safe_load((clone / "params.yaml").read_text())
+    params["compile"] = not params["compile"]
+    (clone / "params.yaml").write_text(yaml.safe_dump(params))
+    after_pull = [sys.executable, "workflow/scripts/after_pull.py"]
+    refused = _run(after_pull, clone, env, ok=False)
+    assert refused.returncode == 1 and "do not match dvc.lock" in refused.stderr, refused.stderr
+    assert not any((clone / ".snakemake" / "metadata").glob("*"))
+    _run(["git", "checkout", "--", "params.yaml"], clone, env)
+
+    # 5. the documented step: DVC says the results match dvc.lock; mark them built
+    _run(after_pull, clone, env)
+    dry = snakemake(clone, "-n", "figures")
+    assert dry.returncode == 0, dry.stderr[-3000:]
+    assert not [r for r in _planned(dry) if r.startswith("train_")], _planned(dry)
+    assert "Nothing to be done" in dry.stdout + dry.stderr, _planned(dry)
+
+    # 6. Snakemake's own change detection works in the clone: a longer schedule for one
+    # experiment plans exactly that experiment's training jobs again
+    plan = resolve(yaml.safe_load((clone / "params.yaml").read_text()))
+    first = next(iter(plan.groups.values()))["cells"][0]
+    exp, epochs = first["experiment"], first["train"]["epochs"]
+    longer = tmp_path / "longer.yaml"
+    longer.write_text(yaml.safe_dump(
+        {"scales": {plan.scale: {"experiments": {exp: {"train": {"epochs": epochs + 1}}}}}}))
+    changed = snakemake(clone, "-n", "figures", "--configfile", longer)
+    assert changed.returncode == 0, changed.stderr[-3000:]
+    trains = sorted(r for r in _planned(changed) if r.startswith("train_"))
+    expected = sorted("train_" + re.sub(r"\W", "_", gid) for gid, g in plan.groups.items()
+                      if g["cells"][0]["experiment"] == exp)  # rule_name() in common.smk
+    assert trains == expected, (trains, expected)
+    print(f"dvc repro at smoke scale: {built_s:.0f} s")
