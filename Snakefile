@@ -1,12 +1,12 @@
 # memrepro: one DAG for every figure. Entry points: `snakemake --cores all figures`
 # (default scale smoke) and `dvc repro`. Configuration: params.yaml only.
-import os
 import sys
 from pathlib import Path
 
 from snakemake.utils import min_version
 
 from memrepro.config import ConfigError, resolve
+from memrepro.jobenv import put_on_pythonpath
 
 min_version("9.0")
 
@@ -26,9 +26,7 @@ except ConfigError as err:
 
 
 # jobs in the conda env of envs/ (--sdm conda) import memrepro from this checkout
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    p for p in (str(Path(workflow.basedir) / "src"), os.environ.get("PYTHONPATH")) if p
-)
+put_on_pythonpath(Path(workflow.basedir) / "src")
 
 
 include: "workflow/rules/common.smk"
