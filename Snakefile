@@ -14,6 +14,10 @@ min_version("9.0")
 configfile: "params.yaml"
 
 
+# The image for `--sdm apptainer` (docs/container.md); unused without that flag.
+container: "memrepro.sif"
+
+
 report: "workflow/report/workflow.rst"
 
 
