@@ -210,3 +210,17 @@ def test_write_symmetry(tmp_path):
     assert md.splitlines()[0].startswith("| loss | num_classes | mean")
     assert "| mae | 10 | 9 |" in md
     assert md.rstrip().endswith("The caption.")
+
+
+def test_epochs_to_fit_reads_the_first_epoch_at_target():
+    import math
+
+    from memrepro.metrics import epochs_to_fit
+
+    h = pd.DataFrame({"epoch": [0, 1, 2, 3, 4], "j1": [0.1, 0.9, 1.0, 0.99, 1.0]})
+    assert epochs_to_fit(h) == 2.0               # the first time, not the last
+    assert epochs_to_fit(h, target=0.95) == 2.0
+    assert epochs_to_fit(h, target=0.05) == 0.0
+    assert math.isnan(epochs_to_fit(h.iloc[:2]))  # never reached
+    with pytest.raises(ValueError, match="no column 'acc'"):
+        epochs_to_fit(h, column="acc")

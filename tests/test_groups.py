@@ -197,3 +197,23 @@ def test_per_example_probe_agrees_with_history(tmp_path):
             assert j1 == pytest.approx(h[epoch]["j1"])
         # per-example CCE at the end: its mean is the training loss in eval mode, >= 0
         assert (p["loss"] >= 0).all() and np.isfinite(p["loss"]).all()
+
+
+def test_many_network_group_equals_networks_trained_one_by_one(tmp_path):
+    """Arpit et al. Fig. 1 in miniature: 24 independently initialised and shuffled MLPs
+    (196-16-16-10 shape, here 36-16-16-4) stacked for one epoch; each network's per-example
+    predictions and losses equal those of the network trained alone."""
+    specs, datas = _cells(list(range(24)), (0.0,), model={"name": "mlp", "hidden": [16, 16]},
+                          epochs=1)
+    group = train_group(specs, datas, [tmp_path / "g" / s["slug"] for s in specs],
+                        mode="auto", progress=False)
+    run = io.read_json(tmp_path / "g" / specs[0]["slug"] / "run.json")
+    assert run["group"]["mode"] == "stacked"  # auto stacks these on a CPU
+    _close(group, _alone(specs, datas, tmp_path / "a"))
+    mismatched = 0
+    for s in specs:
+        g = io.load_npz(probe_path(tmp_path / "g" / s["slug"], "per_example", 1))
+        a = io.load_npz(probe_path(tmp_path / "a" / s["slug"], "per_example", 1))
+        np.testing.assert_allclose(g["loss"], a["loss"], rtol=1e-4, atol=1e-5)
+        mismatched += int((g["pred"] != a["pred"]).sum())
+    assert mismatched <= 2  # of 24 x 160 predictions: only exact near-ties may flip

@@ -63,3 +63,14 @@ def write_plot_tables(entries: Iterable[tuple[dict, str | Path]], out_dir: str |
         table = pd.read_csv(path)[PLOT_COLUMNS]
         io.write_text(out_dir / f"{cell['experiment']}__{cell['slug']}.csv",
                       table.to_csv(index=False))
+
+
+def epochs_to_fit(history: pd.DataFrame, column: str = "j1", target: float = 1.0) -> float:
+    """First epoch whose ``column`` reaches ``target`` (Arpit et al. 2017, Fig. 6: epochs to
+    100% training accuracy); NaN when the run never gets there. Epoch 0 is the
+    initialisation, so a run that fits after its first epoch returns 1."""
+    if column not in history.columns:
+        raise ValueError(f"epochs_to_fit: history has no column {column!r}; "
+                         f"allowed: {sorted(history.columns)}")
+    reached = history.loc[history[column] >= target - 1e-12, "epoch"]
+    return float(reached.iloc[0]) if len(reached) else float("nan")
