@@ -22,7 +22,20 @@ def test_inception_lite_matches_zhang_et_al():
     assert count_parameters(get_model("inception_lite")) == 1_649_402  # Zhang et al. Table 1
 
 
+def test_arpit_cnn_counts_by_hand():
+    # footnote 2 of Arpit et al. 2017 with Keras defaults: 28 -> conv 24 -> pool 8 -> conv 4
+    # -> pool 1; conv 3*25*200+200, 200*25*200+200; dense 200*384+384, 384*192+192, 192*10+10;
+    # BN weight+bias 2*(200+200+384+192)
+    by_hand = 15_200 + 1_000_200 + 77_184 + 73_920 + 1_930 + 2 * (200 + 200 + 384 + 192)
+    assert count_parameters(get_model("ar_cnn")) == by_hand == 1_170_386
+    with pytest.raises(ValueError, match="shrink to nothing"):
+        get_model("ar_cnn", image_size=16)
+
+
 @pytest.mark.parametrize("name,kw,shape", [
+    ("ar_cnn", {}, (2, 3, 32, 32)),
+    ("ar_cnn", {"width": 8, "dense": [16, 8], "padding": "same", "image_size": 16},
+     (2, 3, 16, 16)),
     ("resnet32", {"width": 4}, (2, 3, 32, 32)),
     ("resnet18", {"width": 8, "in_channels": 1}, (2, 1, 28, 28)),
     ("resnet18", {"width": 8, "in_channels": 1}, (2, 1, 8, 8)),

@@ -94,7 +94,7 @@ def fingerprint(spec: dict[str, Any]) -> str:
 
 def _model_kwargs(spec: dict[str, Any], x: torch.Tensor) -> dict[str, Any]:
     kw = {k: v for k, v in spec["model"].items() if k != "name"}
-    if spec["model"]["name"] == "mlp":
+    if spec["model"]["name"] in ("mlp", "ar_cnn"):  # their layer sizes follow the image size
         kw["image_size"] = x.shape[-1]
     return kw
 

@@ -199,6 +199,60 @@ def inception_lite(width: float = 1.0, in_channels: int = 3, num_classes: int = 
     return InceptionLite(in_channels, num_classes, width)
 
 
+# --- Arpit et al. 2017's small AlexNet-style CNN (their footnote 2) -------------------------
+
+
+class ArpitCNN(nn.Module):
+    """Crop(2,2) -> [Conv(width,5,5) -> BN -> ReLU -> MaxPool(3,3)] x 2 -> Dense(384) -> BN ->
+    ReLU -> Dense(192) -> BN -> ReLU -> Dense(K), as listed in Arpit et al. 2017, footnote 2.
+
+    The footnote gives no padding or pooling stride; Keras's defaults are taken (valid
+    convolutions, pooling stride = pool size), which turn 32x32 CIFAR images into 28 -> 24 ->
+    8 -> 4 -> 1 pixels and give 1,170,386 parameters at width 200 (checked in the tests).
+    ``padding="same"`` keeps small stand-in images (16x16) from shrinking to nothing.
+    """
+
+    def __init__(self, in_channels: int, num_classes: int, image_size: int, width: int,
+                 dense: tuple[int, int], padding: str):
+        super().__init__()
+        if padding not in ("valid", "same"):
+            raise ValueError(f"model.padding: {padding!r} is not allowed; allowed: valid, same")
+        pad = 2 if padding == "same" else 0
+        self.conv1 = nn.Conv2d(in_channels, width, 5, padding=pad)
+        self.bn1 = nn.BatchNorm2d(width)
+        self.conv2 = nn.Conv2d(width, width, 5, padding=pad)
+        self.bn2 = nn.BatchNorm2d(width)
+        side = image_size - 4  # Crop(2, 2)
+        for _ in range(2):
+            side = (side - 4 + 2 * pad) // 3
+        if side < 1:
+            raise ValueError(f"model: {image_size}x{image_size} inputs shrink to nothing in "
+                             "ArpitCNN; use padding: same or larger images")
+        self.fc1 = nn.Linear(width * side * side, dense[0])
+        self.bn3 = nn.BatchNorm1d(dense[0])
+        self.fc2 = nn.Linear(dense[0], dense[1])
+        self.bn4 = nn.BatchNorm1d(dense[1])
+        self.fc = nn.Linear(dense[1], num_classes)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        x = x[..., 2:-2, 2:-2]
+        x = F.max_pool2d(F.relu(self.bn1(self.conv1(x))), 3)
+        x = F.max_pool2d(F.relu(self.bn2(self.conv2(x))), 3)
+        x = F.relu(self.bn3(self.fc1(torch.flatten(x, 1))))
+        return F.relu(self.bn4(self.fc2(x)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.features(x))
+
+
+@register_model
+def ar_cnn(width: int = 200, dense: list[int] | None = None, padding: str = "valid",
+           in_channels: int = 3, image_size: int = 32, num_classes: int = 10) -> nn.Module:
+    """The small AlexNet-style CNN of Arpit et al. 2017 (footnote 2) for CIFAR-10."""
+    d = tuple(dense or (384, 192))
+    return ArpitCNN(in_channels, num_classes, image_size, width, (d[0], d[1]), padding)
+
+
 # --- Multi-layer perceptrons ------------------------------------------------------------
 
 
