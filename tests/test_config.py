@@ -182,3 +182,21 @@ def test_bad_group_and_probe_settings():
     cfg = load_params()
     cfg["experiments"]["ps_resnet18_mnist"]["probes"] = {"gradients": {"epochs": [1]}}
     _bad(cfg, "experiments.ps_resnet18_mnist.probes", "'gradients'", "'per_example'")
+
+
+def test_noise_seed_fixes_the_noisy_data_across_init_seeds():
+    from memrepro.config import cell_noise_path
+
+    cfg = load_params()
+    exp = cfg["experiments"]["ps_resnet18_mnist"]
+    exp["seeds"] = [0, 1, 2]
+    plan = resolve(cfg)
+    paths = {cell_noise_path(c) for c in plan.cells_of("ps_resnet18_mnist", "cce")
+             if c["noise"]["rate"] == 0.4}
+    assert len(paths) == 3  # by default every seed draws its own noise
+    exp["noise"] = {**exp["noise"], "seed": 7}
+    plan = resolve(cfg)
+    cells = [c for c in plan.cells_of("ps_resnet18_mnist", "cce") if c["noise"]["rate"] == 0.4]
+    assert {cell_noise_path(c) for c in cells} == {
+        "results/noise/digits/symmetric_other_eta-0.4/seed7.npz"}
+    assert [c["seed"] for c in cells] == [0, 1, 2]  # init and shuffling still vary

@@ -143,6 +143,14 @@ def noise_path(dataset: str, noise: str, rate: float, seed: int) -> str:
     return f"results/noise/{dataset}/{noise}_eta-{fmt_rate(rate)}/seed{seed}.npz"
 
 
+def cell_noise_path(cell: dict) -> str:
+    """The noise file a cell trains on: drawn with ``noise.seed`` when the experiment fixes
+    one (the same noisy data for every seed, e.g. Arpit et al. Fig. 1's 100 initialisations),
+    else with the cell's own seed."""
+    n = cell["noise"]
+    return noise_path(cell["dataset"], n["name"], n["rate"], n.get("seed", cell["seed"]))
+
+
 def resolve(config: dict, check_files: bool = True, schema_path: str | Path | None = None) -> Plan:
     """Validate ``config`` (params.yaml after --config overrides) and expand it. The Snakefile
     passes its own copy of the schema, so a non-editable install works too."""
@@ -189,7 +197,8 @@ def resolve(config: dict, check_files: bool = True, schema_path: str | Path | No
                         "dataset": ds, "stand_in_for": datasets[ds].get("stand_in_for"),
                         "model": exp["model"],
                         "loss": {"name": loss, "params": exp.get("loss_params", {}).get(loss, {})},
-                        "noise": {"name": noise["name"], "rate": float(rate)},
+                        "noise": {"name": noise["name"], "rate": float(rate),
+                                  **({"seed": int(noise["seed"])} if "seed" in noise else {})},
                         "seed": int(seed), "train": exp["train"], "scale": scale,
                         "subset": exp.get("subset"), **({"probes": exp["probes"]}
                                                          if exp.get("probes") else {}),

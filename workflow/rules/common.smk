@@ -3,7 +3,7 @@ import re
 from pathlib import Path
 
 from memrepro.captions import figure_caption, figure_stem, figure_title, symmetry_caption
-from memrepro.config import noise_path
+from memrepro.config import cell_noise_path
 from memrepro.gpuslots import gpu_count
 
 RAW_ROOT = config["data"]["root"]
@@ -83,10 +83,7 @@ def group_inputs(group):
     return {
         "data": f"results/data/{c0['dataset']}.npz",
         "meta": f"results/data/{c0['dataset']}.json",
-        "noise": [
-            noise_path(c["dataset"], c["noise"]["name"], c["noise"]["rate"], c["seed"])
-            for c in group["cells"]
-        ],
+        "noise": [cell_noise_path(c) for c in group["cells"]],
     }
 
 
