@@ -23,7 +23,10 @@ def test_default_plan_has_the_ps_grid():
         cfg["scale"] = scale
         plan = resolve(cfg)
         # ResNet-32: 3 losses, Inception-Lite and ResNet-18: 4 losses; 4 noise rates; 1 seed
-        assert len(plan.cells) == (3 + 4 + 4) * 4
+        assert len([c for c in plan.cells.values() if c["paper"] == "ps"]) == (3 + 4 + 4) * 4
+        # AR Fig. 1: real, randX, randY x 100 initialisations on one noise draw each
+        ar = [c for c in plan.cells.values() if c["paper"] == "ar"]
+        assert len(ar) == 300 and {c["noise"]["seed"] for c in ar} == {0}
     assert set(resolve(load_params()).datasets) == {"digits", "digits16"}
     paper = resolve({**load_params(), "scale": "paper"})
     assert set(paper.datasets) == {"mnist", "cifar10"}
@@ -122,11 +125,12 @@ def test_dry_run_plans_paper_grid_without_network(workdir):
     res = snakemake(workdir, "-n", "figures", "--config", "scale=paper")
     assert res.returncode == 0, res.stderr
     out = res.stdout + res.stderr
-    assert "44 training cells planned in 44 training job(s)" in out
+    # PS: 44 cells, one job each; AR Fig. 1: 3 groups of 100 networks
+    assert "344 training cells planned in 47 training job(s)" in out
     table = out[out.index("Job stats"):out.index("total")]
     train_jobs = [int(line.split()[1]) for line in table.splitlines()
                   if line.startswith("train_")]  # one rule per group, one job each
-    assert len(train_jobs) == 44 and sum(train_jobs) == 44
+    assert len(train_jobs) == 47 and sum(train_jobs) == 47
     assert not (workdir / "results").exists() and not (workdir / "resources").exists()
 
 

@@ -59,7 +59,7 @@ def _train_text(exp: dict) -> str:
     opt_extra = ", ".join(f"{k} {v}" for k, v in opt.items() if k not in {"name", "lr"})
     return (f"{opt['name'].upper()} lr {opt['lr']}" + (f" ({opt_extra})" if opt_extra else "")
             + f", schedule {sched.get('name', 'constant')}" + (f" {s}" if s else "")
-            + f", {tr['epochs']} epochs, batch {tr['batch_size']}")
+            + f", {tr['epochs']} epoch{'' if tr['epochs'] == 1 else 's'}, batch {tr['batch_size']}")
 
 
 def figure_caption(fid: str, spec: dict, plan) -> str:
@@ -76,13 +76,27 @@ def figure_caption(fid: str, spec: dict, plan) -> str:
                      + (f" {exp['loss_params']}" if exp.get("loss_params") else "")
                      + (f"; a fixed subset of {exp['subset']} training examples"
                         if exp.get("subset") else "")
-                     + f"; noise {noise['name']} eta in {noise['rates']}; seeds {exp['seeds']}; "
-                     + _train_text(exp) + ".")
-    lines.append("Training accuracy = J1 (accuracy on the noisy training labels); J2 = accuracy "
-                 "on the clean training labels; both measured in eval mode after each epoch "
-                 "(epoch 0 = initialisation). Inputs scaled to [0, 1] and normalised per "
-                 "channel; the authors' released code fed raw 0-255 pixels. No augmentation.")
+                     + f"; noise {noise['name']} eta in {noise['rates']}"
+                     + (f" (drawn once with seed {noise['seed']})" if "seed" in noise else "")
+                     + f"; seeds {exp['seeds']}; " + _train_text(exp) + ".")
+    lines.append(KIND_NOTES.get(spec["kind"], CURVES_NOTE))
     return "\n".join(lines)
+
+
+CURVES_NOTE = ("Training accuracy = J1 (accuracy on the noisy training labels); J2 = accuracy "
+               "on the clean training labels; both measured in eval mode after each epoch "
+               "(epoch 0 = initialisation). Inputs scaled to [0, 1] and normalised per "
+               "channel; the authors' released code fed raw 0-255 pixels. No augmentation.")
+KIND_NOTES = {
+    "per_example_rates": (
+        "Each network starts from its own initialisation and shuffling (its seed) on the same "
+        "data; after one epoch, the misclassification rate of an example is the share of "
+        "networks whose prediction (eval mode) differs from the label they trained on "
+        "(randY: the random label). Rates of fixed training examples (the first of one seeded "
+        "permutation), sorted. Dashed: sorted draws of Binomial(runs, mean rate) / runs, the "
+        "curve if every example were equally hard. Inputs scaled to [0, 1] and normalised per "
+        "channel; batch 128 (not stated in the paper)."),
+}
 
 
 def symmetry_caption(spec: dict, plan) -> str:

@@ -131,6 +131,11 @@ def deep_merge(base: dict, overlay: dict) -> dict:
     return out
 
 
+def seed_list(seeds: list[int] | int) -> list[int]:
+    """``seeds`` as written in params.yaml: a list, or a count N meaning 0..N-1."""
+    return list(range(seeds)) if isinstance(seeds, int) else list(seeds)
+
+
 def fmt_rate(rate: float) -> str:
     return repr(float(rate))
 
@@ -190,7 +195,7 @@ def resolve(config: dict, check_files: bool = True, schema_path: str | Path | No
         experiments[name] = exp
         for loss in exp["losses"]:
             for rate in noise["rates"]:
-                for seed in exp["seeds"]:
+                for seed in seed_list(exp["seeds"]):
                     slug = cell_slug(loss, rate, seed)
                     cells[(name, slug)] = {
                         "experiment": name, "paper": exp["paper"], "slug": slug,

@@ -160,7 +160,7 @@ def build_curves_figure(table: pd.DataFrame, spec: dict) -> Figure:
 
 def _draw_panel(ax, pspec: dict, rows: pd.DataFrame, colours: dict[float, str], index: int,
                 table: pd.DataFrame) -> None:
-    metrics = pspec["metrics"]
+    metrics = list(pspec.get("metrics") or ["j1"])
     percent = metrics[0] not in NON_ACCURACY
     scale = 100.0 if percent else 1.0
     stats = seed_summary(rows)
@@ -218,8 +218,35 @@ def plot_curves(table: pd.DataFrame, spec: dict, caption: str, out_pdf: str | os
     write_text(caption_path(out_png), caption.rstrip("\n") + "\n")
 
 
+def plot_per_example_rates(table: pd.DataFrame, spec: dict, caption: str,
+                           out_pdf: str | os.PathLike, out_png: str | os.PathLike) -> None:
+    """Arpit et al. 2017, Fig. 1: sorted per-example misclassification rates, one line per
+    panel (real, randX, randY), dashed: the Binomial reference of a panel."""
+    width = 5.5
+    with matplotlib.rc_context(STYLE):
+        fig = Figure(figsize=(width, 4.2), layout="constrained")
+        FigureCanvasAgg(fig)
+        ax = fig.subplots()
+        for (panel, curve), rows in table.groupby(["panel", "curve"], sort=True):
+            title = rows["panel_title"].iloc[0]
+            binom = curve == "binomial"
+            ax.plot(rows["rank"], rows["rate"], color=ETA_PALETTE[int(panel) % 10],
+                    linestyle="--" if binom else "-",
+                    label=f"{title}: Binomial({rows['runs'].iloc[0]}, mean rate)" if binom
+                    else f"{title} ({rows['runs'].iloc[0]} runs)")
+        ax.set_xlabel("example (sorted by misclassification rate)")
+        ax.set_ylabel("misclassification rate after one epoch")
+        ax.set_ylim(-0.02, 1.02)
+        ax.legend(loc="best", framealpha=0.85)
+        if spec.get("title"):
+            fig.suptitle(_wrap(str(spec["title"]), width))
+    save_figure(fig, out_pdf, out_png)
+    write_text(caption_path(out_png), caption.rstrip("\n") + "\n")
+
+
 FIGURES: dict[str, Callable[[pd.DataFrame, dict, str, str | os.PathLike, str | os.PathLike],
-                            None]] = {"curves": plot_curves}
+                            None]] = {"curves": plot_curves,
+                                      "per_example_rates": plot_per_example_rates}
 
 
 # --- Symmetry condition (PS Sec. 3): sum_j L(g(x), j) = constant -----------------------------

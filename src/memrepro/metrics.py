@@ -74,3 +74,41 @@ def epochs_to_fit(history: pd.DataFrame, column: str = "j1", target: float = 1.0
                          f"allowed: {sorted(history.columns)}")
     reached = history.loc[history[column] >= target - 1e-12, "epoch"]
     return float(reached.iloc[0]) if len(reached) else float("nan")
+
+
+RATE_COLUMNS = ["panel", "panel_title", "experiment", "dataset", "runs", "rank", "rate", "curve"]
+
+
+def per_example_rates(entries: Iterable[tuple[int, str, dict, list[str | Path]]],
+                      examples: int = 1000, binomial: Iterable[int] = ()) -> pd.DataFrame:
+    """Arpit et al. 2017, Fig. 1: per-example misclassification rate over many runs, sorted.
+
+    ``entries``: (panel, title, first cell, per_example probe files of every run of that
+    panel). For ``examples`` fixed training examples (the first of one permutation with seed
+    0, the same for every panel), the rate is the share of runs whose prediction is not the
+    label the run trained on. Panels listed in ``binomial`` also get the curve of as many
+    Binomial(runs, mean rate) / runs draws: what the rates would look like if every example
+    were equally hard.
+    """
+    import numpy as np
+
+    from .io import load_npz
+
+    frames, binomial = [], set(binomial)
+    for panel, title, cell, paths in entries:
+        correct = np.stack([load_npz(p)["correct"].astype(bool) for p in paths])  # (runs, n)
+        runs, n = correct.shape
+        keep = np.random.default_rng(0).permutation(n)[:min(examples, n)]
+        rate = np.sort(1.0 - correct[:, keep].mean(0))
+        curves = [("measured", rate)]
+        if panel in binomial:
+            draws = np.random.default_rng(1).binomial(runs, rate.mean(), size=rate.size)
+            curves.append(("binomial", np.sort(draws / runs)))
+        for name, values in curves:
+            frames.append(pd.DataFrame({
+                "panel": panel, "panel_title": title, "experiment": cell["experiment"],
+                "dataset": cell["dataset"], "runs": runs, "rank": np.arange(values.size),
+                "rate": values, "curve": name}))
+    if not frames:
+        raise ValueError("per_example_rates: no runs to extract")
+    return pd.concat(frames, ignore_index=True)[RATE_COLUMNS]

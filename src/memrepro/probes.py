@@ -30,11 +30,13 @@ def register_probe(fn: Callable) -> Callable:
 
 @register_probe
 def per_example(logits: torch.Tensor, data, loss_fns) -> dict[str, torch.Tensor]:
-    """Predicted class and the cell's own loss on its (noisy) label, for every training
-    example: what per-example misclassification rates (Arpit et al. 2017, Fig. 1) and
-    example-difficulty statistics are computed from."""
+    """Predicted class, whether it is the (noisy) label trained on, and the cell's own loss
+    on that label, for every training example: what per-example misclassification rates
+    (Arpit et al. 2017, Fig. 1) and example-difficulty statistics are computed from."""
     losses = torch.stack([fn(logits[i], data.y_noisy[i]) for i, fn in enumerate(loss_fns)])
-    return {"pred": logits.argmax(2).to(torch.int16), "loss": losses.float()}
+    pred = logits.argmax(2)
+    return {"pred": pred.to(torch.int16), "correct": pred == data.y_noisy,
+            "loss": losses.float()}
 
 
 def probe_path(run_dir: str | Path, name: str, epoch: int) -> Path:

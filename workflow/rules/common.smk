@@ -35,6 +35,47 @@ def run_path(cell, name):
     return f"results/runs/{cell['experiment']}/{cell['slug']}/{name}"
 
 
+def probe_files(cell):
+    """The per-example probe files a cell writes (probes: {name: {epochs: [...]}})."""
+    return [
+        run_path(cell, f"probes/{name}_epoch-{e}.npz")
+        for name, opts in sorted((cell.get("probes") or {}).items())
+        for e in opts.get("epochs", [])
+    ]
+
+
+def train_outputs(group):
+    cells = group["cells"]
+    out = {name: [run_path(c, name + ext) for c in cells]
+           for name, ext in (("history", ".csv"), ("model", ".pt"), ("run", ".json"))}
+    probes = [f for c in cells for f in probe_files(c)]
+    return {**out, "probes": probes} if probes else out
+
+
+def extract_inputs(wc):
+    """History files of a curves figure; probe files of a per-example figure."""
+    fid = fid_of(wc)
+    if PLAN.figures[fid]["kind"] == "per_example_rates":
+        return [f for _, _, cells in rate_entries(fid) for c in cells for f in probe_files(c)]
+    return [history_path(c) for _, _, c in panel_entries(fid)]
+
+
+def rate_entries(fid):
+    """(panel index, panel title, every cell) of a per-example figure's panels."""
+    return [
+        (i, p.get("title", p["experiment"]), PLAN.cells_of(p["experiment"], p["loss"]))
+        for i, p in enumerate(PLAN.figures[fid].get("panels", []))
+    ]
+
+
+def extract_entries(wc):
+    fid = fid_of(wc)
+    if PLAN.figures[fid]["kind"] == "per_example_rates":
+        return [(i, t, cells[0], [f for c in cells for f in probe_files(c)])
+                for i, t, cells in rate_entries(fid)]
+    return [(i, t, c, history_path(c)) for i, t, c in panel_entries(fid)]
+
+
 def rule_name(gid):
     """The name of a training group's job: train_<experiment>_<group>, an identifier."""
     ident = re.sub(r"\W", "_", gid)

@@ -3,13 +3,12 @@
 
 rule extract:
     input:
-        lambda wc: [history_path(c) for _, _, c in panel_entries(fid_of(wc))],
+        extract_inputs,
     output:
         "results/metrics/{paper}/{name}.csv",
     params:
-        entries=lambda wc: [
-            (i, t, c, history_path(c)) for i, t, c in panel_entries(fid_of(wc))
-        ],
+        entries=extract_entries,
+        spec=lambda wc: PLAN.figures[fid_of(wc)],
     log:
         "logs/extract/{paper}/{name}.log",
     conda:

@@ -13,9 +13,7 @@ for _gid, _group in PLAN.groups.items():
         input:
             **group_inputs(_group),
         output:
-            history=[run_path(c, "history.csv") for c in _group["cells"]],
-            model=[run_path(c, "model.pt") for c in _group["cells"]],
-            run=[run_path(c, "run.json") for c in _group["cells"]],
+            **train_outputs(_group),
         params:
             specs=_group["cells"],
             mode=_group["mode"],
