@@ -45,8 +45,8 @@ from torch.utils.flop_counter import FlopCounterMode
 from torchvision import transforms
 
 from memrepro.engine import GroupTrainer, group_mode, to_device
+from memrepro.engine import build_model as engine_build_model
 from memrepro.io import write_json
-from memrepro.models import get_model
 
 BATCH, LR, MOMENTUM, CLASSES = 128, 0.01, 0.9, 10
 # bf16 dense peak TFLOP/s, first match in torch.cuda.get_device_name()
@@ -85,11 +85,10 @@ def make_data(w: Workload, seed: int = 0) -> dict[str, np.ndarray]:
             "y_test": rng.integers(0, CLASSES, 256, dtype=np.int64)}
 
 
-def build_model(w: Workload) -> nn.Module:
-    kw = {k: v for k, v in w.model.items() if k != "name"}
-    if w.model["name"] == "mlp":
-        kw["image_size"] = w.shape[-1]
-    return get_model(w.model["name"], in_channels=w.shape[0], num_classes=CLASSES, **kw)
+def build_model(w: Workload, seed: int = 0) -> nn.Module:
+    """The workload's model initialised from ``seed``, exactly as the engine builds it."""
+    return engine_build_model({"model": w.model, "seed": seed}, torch.empty(0, *w.shape),
+                              CLASSES)
 
 
 def train_flops_per_sample(w: Workload) -> float:
@@ -206,8 +205,7 @@ def run_reference(w: Workload, arrays: dict[str, np.ndarray], dev: torch.device,
         return float(total) / len(loader.dataset)  # one sync per epoch
 
     def fresh(seed: int) -> tuple[nn.Module, torch.optim.Optimizer]:
-        torch.manual_seed(seed)
-        model = build_model(w).to(dev)
+        model = build_model(w, seed).to(dev)
         return model, torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
 
     fit(*fresh(0), steps=3)  # warm-up on a throwaway model

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import inspect
 import json
 import math
 import time
@@ -26,7 +27,7 @@ from tqdm.auto import tqdm
 from . import io
 from .device_data import GroupData, TrainData, pick_device, subset_indices, to_device
 from .losses import get_loss
-from .models import get_model
+from .models import MODELS, get_model
 from .probes import Probes
 from .stacked import (
     Single,
@@ -92,19 +93,21 @@ def fingerprint(spec: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _model_kwargs(spec: dict[str, Any], x: torch.Tensor) -> dict[str, Any]:
+def _new_model(spec: dict[str, Any], x: torch.Tensor, num_classes: int) -> torch.nn.Module:
+    """``spec["model"]`` with in_channels, num_classes and, for models whose layer sizes follow
+    the image (a constructor that takes ``image_size``), the image side filled in."""
     kw = {k: v for k, v in spec["model"].items() if k != "name"}
-    if spec["model"]["name"] in ("mlp", "ar_cnn"):  # their layer sizes follow the image size
+    if "image_size" in inspect.signature(MODELS[spec["model"]["name"]]).parameters:
         kw["image_size"] = x.shape[-1]
-    return kw
+    return get_model(spec["model"]["name"], in_channels=x.shape[-3], num_classes=num_classes,
+                     **kw)
 
 
 def build_model(spec: dict[str, Any], x: torch.Tensor, num_classes: int) -> torch.nn.Module:
     """The cell's freshly initialised model, on the CPU, from its own seed."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(spec["seed"]))
-        return get_model(spec["model"]["name"], in_channels=x.shape[-3], num_classes=num_classes,
-                         **_model_kwargs(spec, x))
+        return _new_model(spec, x, num_classes)
 
 
 def _shared_setting(specs: list[dict], key: str) -> Any:
@@ -288,8 +291,10 @@ class GroupTrainer:
 
 
 def group_mode(specs: list[dict], data: TrainData, mode: str = "auto") -> str:
-    """How a group of these cells trains on ``data``'s device: single, stacked or sequential."""
-    model = build_model(specs[0], data.x, data.num_classes)
+    """How a group of these cells trains on ``data``'s device: single, stacked or sequential.
+    Decided from the architecture alone: the model is built on the meta device (no init)."""
+    with torch.device("meta"):
+        model = _new_model(specs[0], data.x, data.num_classes)
     return choose_mode(mode, model, len(specs), data.x.device)
 
 

@@ -53,11 +53,9 @@ def train_outputs(group):
 
 
 def extract_inputs(wc):
-    """History files of a curves figure; probe files of a per-example figure."""
-    fid = fid_of(wc)
-    if PLAN.figures[fid]["kind"] == "per_example_rates":
-        return [f for _, _, cells in rate_entries(fid) for c in cells for f in probe_files(c)]
-    return [history_path(c) for _, _, c in panel_entries(fid)]
+    """The files behind extract_entries: histories, or probe files of a per-example figure."""
+    paths = [e[3] for e in extract_entries(wc)]
+    return [f for p in paths for f in (p if isinstance(p, list) else [p])]
 
 
 def rate_entries(fid):
