@@ -54,7 +54,7 @@ def load_schema(path: str | Path | None = None) -> dict:
     d["experiment"]["properties"]["losses"]["items"]["enum"] = sorted(LOSSES)
     d["experiment"]["properties"]["loss_params"]["propertyNames"] = {"enum": sorted(LOSSES)}
     d["experiment"]["properties"]["noise"]["properties"]["name"]["enum"] = sorted(NOISES)
-    d["experiment"]["properties"]["probes"]["propertyNames"] = {"enum": sorted(PROBES)}
+    d["experiment"]["properties"]["probes"]["propertyNames"] = {"enum": sorted({*PROBES, "csr"})}
     d["figure"]["properties"]["kind"]["enum"] = sorted(set(FIGURES) | NON_CURVE_KINDS)
     d["figure"]["properties"]["losses"]["items"]["enum"] = sorted(LOSSES)
     return schema
@@ -193,30 +193,94 @@ def resolve(config: dict, check_files: bool = True, schema_path: str | Path | No
         exp["resolved_dataset"] = ds
         datasets[ds] = {"name": ds, **config["datasets"][ds]}
         experiments[name] = exp
-        for loss in exp["losses"]:
-            for rate in noise["rates"]:
-                for seed in seed_list(exp["seeds"]):
-                    slug = cell_slug(loss, rate, seed)
-                    cells[(name, slug)] = {
-                        "experiment": name, "paper": exp["paper"], "slug": slug,
-                        "dataset": ds, "stand_in_for": datasets[ds].get("stand_in_for"),
-                        "model": exp["model"],
-                        "loss": {"name": loss, "params": exp.get("loss_params", {}).get(loss, {})},
-                        "noise": {"name": noise["name"], "rate": float(rate),
-                                  **({"seed": int(noise["seed"])} if "seed" in noise else {})},
-                        "seed": int(seed), "train": exp["train"], "scale": scale,
-                        "subset": exp.get("subset"), **({"probes": exp["probes"]}
-                                                         if exp.get("probes") else {}),
-                    }
-    _check_figures(config["figures"], experiments)
+        for point in sweep_points(exp, f"experiments.{name}.sweep"):
+            setting = apply_sweep(exp, point)
+            if point:
+                _check({k: v for k, v in setting.items() if k != "resolved_dataset"},
+                       {**schema["$defs"]["experiment"], "$defs": schema["$defs"]},
+                       ("experiments", name, f"sweep {point['name']}={point['label']}"))
+            for loss in exp["losses"]:
+                for rate in noise["rates"]:
+                    for seed in seed_list(exp["seeds"]):
+                        slug = cell_slug(loss, rate, seed) + (
+                            f"_{point['name']}-{point['label']}" if point else "")
+                        cells[(name, slug)] = {
+                            "experiment": name, "paper": exp["paper"], "slug": slug,
+                            "dataset": ds, "stand_in_for": datasets[ds].get("stand_in_for"),
+                            "model": setting["model"],
+                            "loss": {"name": loss,
+                                     "params": exp.get("loss_params", {}).get(loss, {})},
+                            "noise": {"name": noise["name"], "rate": float(rate),
+                                      **({"seed": int(noise["seed"])} if "seed" in noise
+                                         else {})},
+                            "seed": int(seed), "train": setting["train"], "scale": scale,
+                            "subset": setting.get("subset"),
+                            **({"probes": exp["probes"]} if exp.get("probes") else {}),
+                            **({"sweep": point} if point else {}),
+                        }
+    figures = {}
+    for fid, spec in config["figures"].items():
+        spec = deep_merge(spec, (overlay.get("figures") or {}).get(fid, {}))
+        if "dataset" in spec:  # a figure computed from a dataset, not from training runs
+            if spec["dataset"] not in config["datasets"]:
+                raise _invalid(f"figures.{fid}.dataset", spec["dataset"],
+                               "a key of datasets: " + _one_of(config["datasets"]))
+            ds = substitute.get(spec["dataset"], spec["dataset"])
+            spec["resolved_dataset"] = ds
+            datasets[ds] = {"name": ds, **config["datasets"][ds]}
+        figures[fid] = spec
+    for fid in (overlay.get("figures") or {}):
+        if fid not in config["figures"]:
+            raise _invalid(f"scales.{scale}.figures", fid,
+                           "a key of figures: " + _one_of(config["figures"]))
+    _check_figures(figures, experiments)
     if check_files:
         _check_user_data(config["datasets"])
-    return Plan(scale, datasets, cells, experiments, config["figures"], config,
+    return Plan(scale, datasets, cells, experiments, figures, config,
                 make_groups(cells, experiments))
 
 
+SWEEP_ROOTS = ("model", "train", "subset")
+
+
+def sweep_points(exp: dict, key: str) -> list[dict]:
+    """The settings an experiment's ``sweep`` walks through (one hyper-parameter, or several
+    moved together): ``[{name, keys, values, label}]``, or ``[{}]`` without a sweep."""
+    sw = exp.get("sweep")
+    if not sw:
+        return [{}]
+    keys = [sw["key"]] if "key" in sw else list(sw.get("keys", []))
+    if not keys or ("key" in sw) == ("keys" in sw):
+        raise _invalid(key, sw, "exactly one of 'key' (one dotted key) or 'keys' (a list)")
+    for k in keys:
+        if k.split(".")[0] not in SWEEP_ROOTS:
+            raise _invalid(f"{key}.key", k, "a dotted key under " + _one_of(SWEEP_ROOTS))
+    points = []
+    for i, v in enumerate(sw["values"]):
+        vals = [v] if "key" in sw else v
+        if not isinstance(vals, list) or len(vals) != len(keys):
+            raise _invalid(f"{key}.values[{i}]", v, f"a list of {len(keys)} numbers (one per key)"
+                           if "keys" in sw else "a number")
+        points.append({"name": sw["name"], "keys": keys, "values": vals,
+                       "label": "-".join(format(float(x), "g") for x in vals)})
+    return points
+
+
+def apply_sweep(exp: dict, point: dict) -> dict:
+    """``exp`` with the sweep point's values written at their dotted keys."""
+    out = copy.deepcopy(exp)
+    for k, v in zip(point.get("keys", []), point.get("values", []), strict=True):
+        *path, last = k.split(".")
+        node = out
+        for part in path:
+            node = node.setdefault(part, {})
+        node[last] = v
+    return out
+
+
 GROUP_AXES = {"loss": lambda c: c["loss"]["name"], "eta": lambda c: fmt_rate(c["noise"]["rate"]),
-              "seed": lambda c: str(c["seed"])}
+              "seed": lambda c: str(c["seed"]),
+              "sweep": lambda c: c["sweep"]["label"] if "sweep" in c else None}
 
 
 def make_groups(cells: dict[tuple[str, str], dict], experiments: dict) -> dict[str, dict]:
@@ -227,7 +291,8 @@ def make_groups(cells: dict[tuple[str, str], dict], experiments: dict) -> dict[s
     buckets: dict[tuple[str, str], list[dict]] = {}
     for (exp, _), cell in cells.items():
         by = experiments[exp].get("group", {}).get("by", ["seed"])
-        fixed = [f"{a}-{f(cell)}" for a, f in GROUP_AXES.items() if a not in by]
+        fixed = [f"{a}-{f(cell)}" for a, f in GROUP_AXES.items()
+                 if a not in by and f(cell) is not None]
         buckets.setdefault((exp, "_".join(fixed) or "all"), []).append(cell)
     groups = {}
     for (exp, slug), members in buckets.items():
@@ -245,14 +310,16 @@ def _check_figures(figures: dict, experiments: dict) -> None:
     for fid, spec in figures.items():
         if "/" not in fid:
             raise _invalid("figures", fid, "ids of the form <paper>/<name>, e.g. ps/fig1")
-        for i, p in enumerate(spec.get("panels", [])):
-            key = f"figures.{fid}.panels[{i}]"
-            if p["experiment"] not in experiments:
-                raise _invalid(f"{key}.experiment", p["experiment"], _one_of(experiments))
-            losses = experiments[p["experiment"]]["losses"]
-            if p["loss"] not in losses:
-                raise _invalid(f"{key}.loss", p["loss"],
-                               f"{_one_of(losses)} (the losses of {p['experiment']})")
+        for i, panel in enumerate(spec.get("panels", [])):
+            for j, p in enumerate(panel.get("series") or [panel]):
+                key = f"figures.{fid}.panels[{i}]" + (f".series[{j}]" if "series" in panel
+                                                      else "")
+                if p["experiment"] not in experiments:
+                    raise _invalid(f"{key}.experiment", p["experiment"], _one_of(experiments))
+                losses = experiments[p["experiment"]]["losses"]
+                if p["loss"] not in losses:
+                    raise _invalid(f"{key}.loss", p["loss"],
+                                   f"{_one_of(losses)} (the losses of {p['experiment']})")
 
 
 def _check_user_data(datasets: dict) -> None:

@@ -28,7 +28,8 @@ from . import io
 from .device_data import GroupData, TrainData, pick_device, subset_indices, to_device
 from .losses import get_loss
 from .models import MODELS, get_model
-from .probes import Probes
+from .optim import lr_at, make_optimizer
+from .probes import CriticalSampleRatio, Probes
 from .stacked import (
     Single,
     Stacked,
@@ -42,33 +43,8 @@ __all__ = ["GroupTrainer", "TrainData", "group_mode", "label_metrics", "lr_at", 
            "subset_indices", "to_device", "train_cell", "train_group"]
 
 HISTORY_COLUMNS = ["epoch", "lr", "loss", "j1", "j2", "corrupted_fit", "corrupted_clean",
-                   "clean_acc", "test_acc", "test_loss"]
-
-
-def lr_at(epoch: int, base_lr: float, schedule: dict[str, Any]) -> float:
-    """Learning rate used during 0-based ``epoch``."""
-    name = schedule.get("name", "constant")
-    if name == "constant":
-        return base_lr
-    if name == "multistep":  # x gamma at each milestone epoch (PS ResNet-32: 100, 150)
-        return base_lr * schedule["gamma"] ** sum(epoch >= m for m in schedule["milestones"])
-    if name == "exponential":  # x gamma after every epoch (PS Inception-Lite: 0.95)
-        return base_lr * schedule["gamma"] ** epoch
-    if name == "step":  # x gamma every step_size epochs (AR CNN: halved every 15)
-        return base_lr * schedule["gamma"] ** (epoch // schedule["step_size"])
-    raise ValueError(f"train.schedule.name: unknown {name!r}; "
-                     "allowed: constant, multistep, exponential, step")
-
-
-def make_optimizer(params, spec: dict[str, Any]):
-    from .optim import SGD, Adam  # torch.optim's rules without its ~2 s import of dynamo
-
-    name, lr, wd = spec["name"], spec["lr"], spec.get("weight_decay", 0.0)
-    if name == "sgd":
-        return SGD(params, lr=lr, momentum=spec.get("momentum", 0.0), weight_decay=wd)
-    if name == "adam":
-        return Adam(params, lr=lr, weight_decay=wd)
-    raise ValueError(f"train.optimizer.name: unknown {name!r}; allowed: sgd, adam")
+                   "clean_acc", "test_acc", "test_loss", "csr"]
+FIT = 1.0 - 1e-12  # J1 at or above: the training labels are fitted (100%)
 
 
 def label_metrics(pred: torch.Tensor, y_noisy: torch.Tensor, y_clean: torch.Tensor,
@@ -155,6 +131,12 @@ class GroupTrainer:
         self.amp = ((lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if self.cuda
                     else contextlib.nullcontext)
         self.size = len(specs)
+        self.adv = self.tr.get("adversarial")
+        if self.adv and self.mode != "single":
+            raise ValueError("train.adversarial: adversarial training needs one model per "
+                             "step; use group.mode: sequential")
+        csr = (specs[0].get("probes") or {}).get("csr")
+        self.csr = CriticalSampleRatio(csr, [int(s["seed"]) for s in specs]) if csr else None
 
     def losses(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Per-model mean loss (M,) from logits (M, B, K) and labels (M, B)."""
@@ -171,22 +153,48 @@ class GroupTrainer:
         for group in self.opt.param_groups:
             group["lr"] = self.lr(epoch)
         self.group.train(True)
+        # dropout and noise layers draw from the global generator: seeded per (seed, epoch),
+        # so a resumed run repeats the uninterrupted one (a stacked group draws for all models
+        # from the first cell's seed)
+        torch.manual_seed(int(self.specs[0]["seed"]) * 1_000_003 + epoch + 1_000_033)
         n, bs = self.data.n, int(self.tr["batch_size"])
         perms = torch.stack([
             torch.randperm(n, device=self.dev, generator=torch.Generator(device=self.dev)
                            .manual_seed(int(s["seed"]) * 1_000_003 + epoch))
             for s in self.specs])
         total = torch.zeros(self.size, device=self.dev)
+        adv = self._adversarial(epoch) if self.adv else None
         for i in range(0, n, bs):
             idx = perms[:, i:i + bs]
             xb, per_model = self.data.train_batch(idx)
+            yb = self.data.y_noisy.gather(1, idx)
             with self.amp():
-                loss = self.losses(self.group(xb, per_model), self.data.y_noisy.gather(1, idx))
+                loss = self.losses(self.group(xb, per_model), yb)
+            if adv is not None:
+                loss = adv(xb[0] if per_model else xb, yb[0], loss[0]).view(1)
             self.opt.zero_grad(set_to_none=True)
             loss.sum().backward()
             self.opt.step()
             total += loss.detach() * idx.shape[1]
         return total / n
+
+    def _adversarial(self, epoch: int):
+        """Arpit et al. 2017, Sec. 5: the batch loss mixed with the loss on the critical
+        samples LASS finds in the batch (memrepro.adversarial); LASS noise seeded by
+        (seed, epoch), so a resumed run repeats."""
+        from .adversarial import adversarial_loss
+        from .lass import pixel_box
+
+        d, model = self.data, self.group.module(0)
+        box = pixel_box(d.mean.flatten().cpu(), d.std.flatten().cpu(), device=self.dev)
+        gen = torch.Generator(device=self.dev).manual_seed(
+            int(self.specs[0]["seed"]) * 1_000_003 + epoch + 500_009)
+        weight, steps = float(self.adv["weight"]), int(self.adv.get("max_iter", 20))
+
+        def mixed(xb: torch.Tensor, yb: torch.Tensor, clean: torch.Tensor) -> torch.Tensor:
+            return adversarial_loss(model, xb, yb, clean, self.loss_fns[0], weight, box, steps,
+                                    gen)[0]
+        return mixed
 
     @torch.no_grad()
     def logits(self, split: str) -> torch.Tensor:
@@ -209,8 +217,21 @@ class GroupTrainer:
         for i, fn in enumerate(self.loss_fns):
             rows.append({**label_metrics(pred[i], d.y_noisy[i], d.y_clean, d.corrupted[i]),
                          "test_acc": _mean(tpred[i] == d.y_test),
-                         "test_loss": float(fn(test[i], d.y_test).mean())})
+                         "test_loss": float(fn(test[i], d.y_test).mean()), "csr": float("nan")})
         return rows, train
+
+    def evaluate_at(self, epoch: int) -> tuple[list[dict[str, float]], torch.Tensor]:
+        """``evaluate`` plus the CSR probe when it is due at this epoch."""
+        rows, train = self.evaluate()
+        if self.csr is not None and self.csr.due(epoch):
+            for row, value in zip(rows, self.csr(epoch, self.group, self.data), strict=True):
+                row["csr"] = value
+        return rows, train
+
+    def fitted(self, histories: list[list[dict]]) -> bool:
+        """Whether training may end now: stop_when_fit and every cell fits its labels."""
+        return bool(self.tr.get("stop_when_fit")) and bool(histories) and all(
+            h[-1]["j1"] >= FIT for h in histories)
 
     def run(self, out_dirs: list[str | Path], *, stop_after: int | None = None,
             progress: bool | None = None, keep_checkpoints: bool = False,
@@ -225,19 +246,20 @@ class GroupTrainer:
         probes = Probes(self.specs, out_dirs, self.loss_fns)
         histories, start = self._resume(ckpts, fps)
         if start == 0:
-            rows, train_logits = self.evaluate()
+            rows, train_logits = self.evaluate_at(0)
             histories = [[{"epoch": 0, "lr": self.lr(0), "loss": float("nan"), **r}]
                          for r in rows]
             probes.record(0, train_logits, self.data)
         epochs, every = int(self.tr["epochs"]), int(self.tr.get("checkpoint_every", 10))
         t0, seen = time.perf_counter(), 0
         name = desc or self.specs[0].get("slug", "train")
-        bar = tqdm(range(start, epochs), initial=start, total=epochs, desc=name, leave=False,
+        todo = range(start, start if self.fitted(histories) else epochs)
+        bar = tqdm(todo, initial=start, total=epochs, desc=name, leave=False,
                    disable=None if progress is None else not progress)
         for done, epoch in enumerate(bar, 1):
             loss = self.train_epoch(epoch).tolist()
             seen += self.data.n * self.size
-            rows, train_logits = self.evaluate()
+            rows, train_logits = self.evaluate_at(epoch + 1)
             probes.record(epoch + 1, train_logits, self.data)
             for i, (h, row) in enumerate(zip(histories, rows, strict=True)):
                 if not math.isfinite(loss[i]):
@@ -248,12 +270,14 @@ class GroupTrainer:
             r0 = histories[0][-1]
             bar.set_postfix(j1=f"{r0['j1']:.3f}", j2=f"{r0['j2']:.3f}",
                             test=f"{r0['test_acc']:.3f}")
-            last = epoch + 1 == epochs
+            last = epoch + 1 == epochs or self.fitted(histories)
             stop = stop_after is not None and done >= stop_after
             if (epoch + 1) % every == 0 or last or stop:
                 self._save(ckpts, fps, histories, epoch + 1)
             if stop and not last:
                 return histories
+            if last:
+                break
         wall = time.perf_counter() - t0
         for i, o in enumerate(out_dirs):
             _finish(o, self.specs[i], self.group.state_dict(i), histories[i], self.dev, {
@@ -298,16 +322,24 @@ def group_mode(specs: list[dict], data: TrainData, mode: str = "auto") -> str:
     return choose_mode(mode, model, len(specs), data.x.device)
 
 
+def differing(specs: list[dict]) -> list[str]:
+    """The settings in which a group's cells differ beyond seed, noise and loss (a swept
+    model, train or subset value): such a group can only run its cells one after another."""
+    return [k for k in ("model", "train", "subset")
+            if len({json.dumps(s.get(k), sort_keys=True) for s in specs}) > 1]
+
+
 def train_group(specs: list[dict], datas: list[TrainData], out_dirs: list[str | Path], *,
                 mode: str = "auto", compile: bool = False, progress: bool | None = None,
                 stop_after: int | None = None, desc: str | None = None) -> list[list[dict]]:
     """Train a group of cells and write every cell's outputs; returns their histories.
 
-    Stacked groups step all models at once; sequential ones train the cells one after
-    another in this process (one torch import per job, not per cell), keeping every cell's
-    final checkpoint until the whole group is done so a killed job loses no finished cell.
+    Stacked groups step all models at once; sequential ones (and groups whose cells differ in
+    a swept setting) train the cells one after another in this process (one torch import per
+    job, not per cell), keeping every cell's final checkpoint until the whole group is done so
+    a killed job loses no finished cell.
     """
-    if group_mode(specs, datas[0], mode) != "sequential":
+    if not differing(specs) and group_mode(specs, datas[0], mode) != "sequential":
         return GroupTrainer(specs, datas, mode, compile).run(
             out_dirs, stop_after=stop_after, progress=progress, desc=desc)
     histories = []
@@ -316,7 +348,10 @@ def train_group(specs: list[dict], datas: list[TrainData], out_dirs: list[str | 
         trainer = GroupTrainer([spec], [data], "auto", compile)
         histories.append(trainer.run([out], stop_after=stop_after, progress=progress,
                                      keep_checkpoints=True, job=job)[0])
-        if stop_after is not None and len(histories[-1]) <= int(spec["train"]["epochs"]):
+        h = histories[-1]
+        done = len(h) > int(spec["train"]["epochs"]) or (
+            spec["train"].get("stop_when_fit") and h[-1]["j1"] >= FIT)
+        if stop_after is not None and not done:
             return histories  # interrupted: later cells have not started
     for out in out_dirs:
         (Path(out) / "checkpoint.pt").unlink(missing_ok=True)

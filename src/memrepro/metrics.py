@@ -11,32 +11,74 @@ from pathlib import Path
 import pandas as pd
 
 METRICS = ["loss", "j1", "j2", "corrupted_fit", "corrupted_clean", "clean_acc", "test_acc",
-           "test_loss"]
-TIDY_COLUMNS = ["panel", "panel_title", "experiment", "dataset", "model", "loss", "noise", "eta",
-                "seed", "epoch", "metric", "value"]
+           "test_loss", "csr"]
+OPTIONAL = {"csr"}  # histories written before the CSR probe existed lack it: NaN
+TIDY_COLUMNS = ["panel", "panel_title", "series", "experiment", "dataset", "model", "loss",
+                "noise", "eta", "seed", "sweep_name", "sweep_value", "sweep_label", "epoch",
+                "metric", "value"]
 
 
-def tidy_history(history: pd.DataFrame, cell: dict, panel: int, panel_title: str) -> pd.DataFrame:
+def tidy_history(history: pd.DataFrame, cell: dict, panel: int, panel_title: str,
+                 series: int = 0) -> pd.DataFrame:
     """One row per (epoch, metric) of one cell's history, labelled with what varies."""
-    missing = [m for m in METRICS if m not in history.columns]
+    missing = [m for m in METRICS if m not in history.columns and m not in OPTIONAL]
     if missing:
         raise ValueError(f"history of {cell['experiment']}/{cell['slug']} lacks columns {missing}")
+    history = history.assign(**{m: float("nan") for m in OPTIONAL if m not in history.columns})
+    sweep = cell.get("sweep") or {}
     long = history.melt(id_vars=["epoch"], value_vars=METRICS, var_name="metric")
-    long = long.assign(panel=panel, panel_title=panel_title, experiment=cell["experiment"],
-                       dataset=cell["dataset"], model=cell["model"]["name"],
-                       loss=cell["loss"]["name"], noise=cell["noise"]["name"],
-                       eta=cell["noise"]["rate"], seed=cell["seed"])
+    long = long.assign(panel=panel, panel_title=panel_title, series=series,
+                       experiment=cell["experiment"], dataset=cell["dataset"],
+                       model=cell["model"]["name"], loss=cell["loss"]["name"],
+                       noise=cell["noise"]["name"], eta=cell["noise"]["rate"], seed=cell["seed"],
+                       sweep_name=sweep.get("name", ""),
+                       sweep_value=float(sweep["values"][0]) if sweep else float("nan"),
+                       sweep_label=sweep.get("label", ""))
     return long[TIDY_COLUMNS]
 
 
-def figure_table(entries: Iterable[tuple[int, str, dict, str | Path]]) -> pd.DataFrame:
-    """Tidy table of a figure from (panel index, panel title, cell, history path) entries."""
-    frames = [tidy_history(pd.read_csv(path), cell, panel, title)
-              for panel, title, cell, path in entries]
+def figure_table(entries: Iterable[tuple]) -> pd.DataFrame:
+    """Tidy table of a figure from (panel index, panel title, cell, history path) or
+    (panel index, panel title, series index, cell, history path) entries."""
+    frames = []
+    for entry in entries:
+        panel, title, *rest = entry
+        series, cell, path = rest if len(rest) == 3 else (0, *rest)
+        frames.append(tidy_history(pd.read_csv(path), cell, panel, title, series))
     if not frames:
         raise ValueError("figure_table: no runs to extract")
     return pd.concat(frames, ignore_index=True).sort_values(
-        ["panel", "eta", "seed", "metric", "epoch"], kind="stable").reset_index(drop=True)
+        ["panel", "series", "eta", "sweep_value", "seed", "metric", "epoch"],
+        kind="stable").reset_index(drop=True)
+
+
+FILTER_COLUMNS = ["panel", "panel_title", "experiment", "dataset", "eta", "filter", "channel",
+                  "row", "col", "value"]
+
+
+def filter_table(entries: Iterable[tuple[int, str, dict, str | Path]]) -> pd.DataFrame:
+    """Arpit et al. 2017, Fig. 2: the first convolution's weights (out, in, kh, kw) of one
+    trained model per panel, long format. The first 4-d weight in the state dict's order is
+    the first convolution for every model in the registry."""
+    import numpy as np
+    import torch
+
+    frames = []
+    for panel, title, cell, path in entries:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        w = next((v for k, v in state.items() if k.endswith("weight") and v.dim() == 4), None)
+        if w is None:
+            raise ValueError(f"{path}: the model has no convolution; a filters figure needs a "
+                             "convolutional model")
+        w = w.float().numpy()
+        o, c, h, k = np.indices(w.shape).reshape(4, -1)
+        frames.append(pd.DataFrame({
+            "panel": panel, "panel_title": title, "experiment": cell["experiment"],
+            "dataset": cell["dataset"], "eta": cell["noise"]["rate"], "filter": o,
+            "channel": c, "row": h, "col": k, "value": w.ravel()}))
+    if not frames:
+        raise ValueError("filter_table: no runs to extract")
+    return pd.concat(frames, ignore_index=True)[FILTER_COLUMNS]
 
 
 def summary(entries: Iterable[tuple[dict, str | Path]]) -> dict:

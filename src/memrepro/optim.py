@@ -10,6 +10,7 @@ torch.optim step by step.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 
@@ -87,3 +88,27 @@ class Adam(_Optimizer):
             st["v"].mul_(b2).addcmul_(d, d, value=1 - b2)
             denom = (st["v"].sqrt() / math.sqrt(c2)).add_(eps)
             p.addcdiv_(st["m"], denom, value=-lr / c1)
+
+
+def lr_at(epoch: int, base_lr: float, schedule: dict[str, Any]) -> float:
+    """Learning rate used during 0-based ``epoch``."""
+    name = schedule.get("name", "constant")
+    if name == "constant":
+        return base_lr
+    if name == "multistep":  # x gamma at each milestone epoch (PS ResNet-32: 100, 150)
+        return base_lr * schedule["gamma"] ** sum(epoch >= m for m in schedule["milestones"])
+    if name == "exponential":  # x gamma after every epoch (PS Inception-Lite: 0.95)
+        return base_lr * schedule["gamma"] ** epoch
+    if name == "step":  # x gamma every step_size epochs (AR CNN: halved every 15)
+        return base_lr * schedule["gamma"] ** (epoch // schedule["step_size"])
+    raise ValueError(f"train.schedule.name: unknown {name!r}; "
+                     "allowed: constant, multistep, exponential, step")
+
+
+def make_optimizer(params, spec: dict[str, Any]):
+    name, lr, wd = spec["name"], spec["lr"], spec.get("weight_decay", 0.0)
+    if name == "sgd":
+        return SGD(params, lr=lr, momentum=spec.get("momentum", 0.0), weight_decay=wd)
+    if name == "adam":
+        return Adam(params, lr=lr, weight_decay=wd)
+    raise ValueError(f"train.optimizer.name: unknown {name!r}; allowed: sgd, adam")

@@ -86,6 +86,10 @@ class Single:
     def compile(self) -> None:
         self._fn = torch.compile(self.model)
 
+    def module(self, i: int) -> nn.Module:
+        """The model itself (probes such as the CSR need a plain module)."""
+        return self.model
+
 
 class Stacked:
     """M models with stacked parameters and buffers (leading axis = model)."""
@@ -135,6 +139,24 @@ class Stacked:
 
     def compile(self) -> None:
         self._fn = torch.compile(self._forward)
+
+    def module(self, i: int) -> nn.Module:
+        """Model i as a plain module that reads the stacked tensors (no copy): for probes
+        that need one model's forward, such as LASS for the critical sample ratio."""
+        return _OneOfStack(self, i)
+
+
+class _OneOfStack(nn.Module):
+    def __init__(self, stacked: Stacked, i: int):
+        super().__init__()
+        self.base = stacked.base  # a child, so train()/eval() reach it
+        self.tensors = ({k: v[i].detach() for k, v in stacked.params.items()},
+                        {k: v[i] for k, v in stacked.buffers.items()})
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        from torch.func import functional_call
+
+        return functional_call(self.base, self.tensors, (x,))
 
 
 def split_optimizer_state(sd: dict[str, Any], i: int, stacked: bool) -> dict[str, Any]:

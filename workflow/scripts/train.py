@@ -24,8 +24,14 @@ specs = [dict(s) for s in sm.params.specs]
 device = pick_device(sm.params.device)
 meta = io.read_json(sm.input.meta)
 noise_meta = [io.read_json(Path(f).with_suffix(".json")) for f in sm.input.noise]
-datas = to_device_many(io.load_npz(sm.input.data), [io.load_npz(f) for f in sm.input.noise],
-                       noise_meta[0]["num_classes"], device, subset=specs[0].get("subset"))
+arrays, noises = io.load_npz(sm.input.data), [io.load_npz(f) for f in sm.input.noise]
+datas = [None] * len(specs)
+for subset in {s.get("subset") for s in specs}:  # a swept training-set size: one copy each
+    idx = [i for i, s in enumerate(specs) if s.get("subset") == subset]
+    for i, d in zip(idx, to_device_many(arrays, [noises[i] for i in idx],
+                                        noise_meta[0]["num_classes"], device, subset=subset),
+                    strict=True):
+        datas[i] = d
 log.info("training %s: %d cell(s) on %s (%d threads), mode %s", sm.params.name, len(specs),
          device, sm.threads, sm.params.mode)
 histories = train_group(specs, datas, [Path(h).parent for h in sm.output.history],
