@@ -55,6 +55,7 @@ METRIC_STYLE: dict[str, tuple[str, str]] = {
     "corrupted_clean": ("corrupted: clean label", (0, (1, 2))),
     "loss": ("training loss", "-"),
     "test_loss": ("test loss", "--"),
+    "csr": ("critical sample ratio", (0, (3, 1, 1, 1, 1, 1))),  # AR Figs. 7-9
 }
 NON_ACCURACY = {"loss", "test_loss"}
 _FALLBACK_STYLES = ["-", "--", ":", "-."]
@@ -104,6 +105,13 @@ def _panel_rows(table: pd.DataFrame, spec: dict) -> list[tuple[dict, pd.DataFram
         rows = table[table["panel"].astype(int) == i]
         if rows.empty:
             raise ValueError(f"figure {title!r}: {name} has no rows in the table")
+        if pspec.get("etas") is not None:  # keep only the listed noise rates
+            wanted = [float(e) for e in pspec["etas"]]
+            keep = np.isclose(rows["eta"].to_numpy(float)[:, None], wanted, atol=1e-9).any(1)
+            if not keep.any():
+                raise ValueError(f"figure {title!r}: {name} has no rows for noise rate(s) "
+                                 f"{wanted}; the table has {sorted(set(rows['eta']))}")
+            rows = rows[keep]
         for col in ("experiment", "loss"):
             if col in pspec and col in rows.columns:
                 found = sorted(set(rows[col].astype(str)) - {str(pspec[col])})
@@ -149,7 +157,7 @@ def build_curves_figure(table: pd.DataFrame, spec: dict) -> Figure:
             ax.remove()
         for i, ((pspec, rows), ax) in enumerate(zip(panels, axes.flat, strict=False)):
             _draw_panel(ax, pspec, rows, colours, i, table)
-        etas_present = sorted({round(float(e), 12) for e in table["eta"]})
+        etas_present = sorted({round(float(e), 12) for _, r in panels for e in r["eta"]})
         handles = [Line2D([], [], color=colours[e], label=eta_label(e)) for e in etas_present]
         fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 8),
                    frameon=False)
@@ -163,7 +171,8 @@ def _draw_panel(ax, pspec: dict, rows: pd.DataFrame, colours: dict[float, str], 
     metrics = list(pspec.get("metrics") or ["j1"])
     percent = metrics[0] not in NON_ACCURACY
     scale = 100.0 if percent else 1.0
-    stats = seed_summary(rows)
+    csr_only = set(metrics) == {"csr"}
+    stats = seed_summary(rows.dropna(subset=["value"]))  # csr: NaN where not measured
     for eta in sorted(stats["eta"].unique()):
         colour = colours[round(float(eta), 12)]
         for pos, metric in enumerate(metrics):
@@ -172,7 +181,8 @@ def _draw_panel(ax, pspec: dict, rows: pd.DataFrame, colours: dict[float, str], 
                 continue
             _, style = _metric_style(metric, pos)
             x = s["epoch"].to_numpy(dtype=float)
-            ax.plot(x, s["mean"].to_numpy(dtype=float) * scale, color=colour, linestyle=style)
+            ax.plot(x, s["mean"].to_numpy(dtype=float) * scale, color=colour, linestyle=style,
+                    marker="o" if metric == "csr" else None, markersize=3)
             if (s["count"] > 1).any():
                 ax.fill_between(x, s["min"].to_numpy(dtype=float) * scale,
                                 s["max"].to_numpy(dtype=float) * scale, color=colour,
@@ -184,11 +194,14 @@ def _draw_panel(ax, pspec: dict, rows: pd.DataFrame, colours: dict[float, str], 
     ax.set_xlabel("epoch")
     epochs = rows["epoch"].to_numpy(dtype=float)
     ax.set_xlim(float(np.min(epochs)), max(float(np.max(epochs)), float(np.min(epochs)) + 1))
-    if percent:
-        ax.set_ylabel("accuracy (%)")
+    if csr_only:  # CSR stays small: let the top follow the data (AR Figs. 7, 8)
+        ax.set_ylabel(pspec.get("ylabel") or "critical sample ratio (%)")
+        ax.set_ylim(bottom=0)
+    elif percent:
+        ax.set_ylabel(pspec.get("ylabel") or "accuracy (%)")
         ax.set_ylim(0, 101)
     else:
-        ax.set_ylabel("loss")
+        ax.set_ylabel(pspec.get("ylabel") or "loss")
     if len(metrics) > 1:
         handles = [Line2D([], [], color="0.25", linestyle=_metric_style(m, p)[1],
                           label=_metric_style(m, p)[0]) for p, m in enumerate(metrics)]
@@ -315,3 +328,13 @@ def write_symmetry(table: pd.DataFrame, out_csv: str | os.PathLike, out_md: str 
     """The symmetry table as CSV and as Markdown with its caption, both atomically."""
     write_text(out_csv, table.to_csv(index=False))
     write_text(out_md, symmetry_markdown(table, caption))
+
+
+# Arpit et al. 2017 figure kinds (filters, sweep, series, regularizers). Imported last:
+# figures_ar imports the helpers above from this module.
+from memrepro.figures_ar import AR_FIGURES  # noqa: E402
+
+FIGURES.update(AR_FIGURES)
+from memrepro.sensitivity_figures import SENS_FIGURES  # noqa: E402  (AR Figs. 3, 4)
+
+FIGURES.update(SENS_FIGURES)
