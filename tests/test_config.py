@@ -25,10 +25,21 @@ def test_default_plan_has_the_ps_grid():
         # ResNet-32: 3 losses, Inception-Lite and ResNet-18: 4 losses; 4 noise rates; 1 seed
         assert len([c for c in plan.cells.values() if c["paper"] == "ps"]) == (3 + 4 + 4) * 4
         # AR Fig. 1: real, randX, randY x 100 initialisations on one noise draw each
-        ar = [c for c in plan.cells.values() if c["paper"] == "ar"]
+        ar = [c for c in plan.cells.values() if c["experiment"].startswith("ar_fig1")]
         assert len(ar) == 300 and {c["noise"]["seed"] for c in ar} == {0}
     assert set(resolve(load_params()).datasets) == {"digits", "digits16"}
     paper = resolve({**load_params(), "scale": "paper"})
+    # AR Figs. 5-11 at paper scale: 9 widths x 5 rates x (randX, randY) for Fig. 5; 9 widths
+    # and 6 sizes x 5 randX rates for Fig. 6; 4 + 4 MNIST and 5 + 6 CIFAR-10 runs for Figs.
+    # 7-9; 33 regularizer settings on real and random labels for Fig. 10
+    counts = {e: len(paper.cells_of(e)) for e in paper.experiments if e.startswith("ar_")}
+    assert counts["ar_capacity_randx"] == counts["ar_capacity_randy"] == 45
+    assert (counts["ar_fit_width"], counts["ar_fit_size"]) == (45, 30)
+    assert counts["ar_mnist_randx"] + counts["ar_mnist_randy"] == 8
+    assert counts["ar_cifar_randx"] + counts["ar_cifar_randy"] == 11
+    assert sum(v for e, v in counts.items() if e.startswith("ar_reg_")) == 66
+    assert {c["subset"] for c in paper.cells_of("ar_fit_size")} == {
+        5000, 10000, 20000, 30000, 40000, 50000}
     assert set(paper.datasets) == {"mnist", "cifar10"}
     cell = paper.cells[("ps_resnet32_cifar10", cell_slug("rll", 0.4, 0))]
     assert cell["train"]["epochs"] == 200 and cell["loss"]["params"] == {"alpha": 0.1}
@@ -125,12 +136,13 @@ def test_dry_run_plans_paper_grid_without_network(workdir):
     res = snakemake(workdir, "-n", "figures", "--config", "scale=paper")
     assert res.returncode == 0, res.stderr
     out = res.stdout + res.stderr
-    # PS: 44 cells, one job each; AR Fig. 1: 3 groups of 100 networks
-    assert "344 training cells planned in 47 training job(s)" in out
+    # PS: 44 cells, one job each; AR Fig. 1: 3 groups of 100 networks; AR Figs. 5-11: 250
+    # cells with one seed, one job each
+    assert "594 training cells planned in 297 training job(s)" in out
     table = out[out.index("Job stats"):out.index("total")]
     train_jobs = [int(line.split()[1]) for line in table.splitlines()
                   if line.startswith("train_")]  # one rule per group, one job each
-    assert len(train_jobs) == 47 and sum(train_jobs) == 47
+    assert len(train_jobs) == 297 and sum(train_jobs) == 297
     assert not (workdir / "results").exists() and not (workdir / "resources").exists()
 
 
@@ -151,6 +163,17 @@ def test_titles_and_file_names_say_when_data_or_models_are_stand_ins():
     assert "STAND-IN data: digits16 for cifar10" in title and "reduced models" in title
     assert "resnet_cifar" in figure_caption("ps/fig1", spec, smoke)
     paper = resolve({**load_params(), "scale": "paper"})
+    # AR Figs. 5-11 at paper scale: 9 widths x 5 rates x (randX, randY) for Fig. 5; 9 widths
+    # and 6 sizes x 5 randX rates for Fig. 6; 4 + 4 MNIST and 5 + 6 CIFAR-10 runs for Figs.
+    # 7-9; 33 regularizer settings on real and random labels for Fig. 10
+    counts = {e: len(paper.cells_of(e)) for e in paper.experiments if e.startswith("ar_")}
+    assert counts["ar_capacity_randx"] == counts["ar_capacity_randy"] == 45
+    assert (counts["ar_fit_width"], counts["ar_fit_size"]) == (45, 30)
+    assert counts["ar_mnist_randx"] + counts["ar_mnist_randy"] == 8
+    assert counts["ar_cifar_randx"] + counts["ar_cifar_randy"] == 11
+    assert sum(v for e, v in counts.items() if e.startswith("ar_reg_")) == 66
+    assert {c["subset"] for c in paper.cells_of("ar_fit_size")} == {
+        5000, 10000, 20000, 30000, 40000, 50000}
     assert figure_stem("ps/fig1", spec, paper) == "ps/fig1"
     assert figure_title(spec, paper).endswith("[paper scale]")
 

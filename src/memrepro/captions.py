@@ -14,15 +14,18 @@ PAPERS = {
 
 def _experiments_of(spec: dict) -> list[str]:
     seen: list[str] = []
-    for p in spec.get("panels", []):
-        if p["experiment"] not in seen:
-            seen.append(p["experiment"])
+    for panel in spec.get("panels", []):
+        for p in panel.get("series") or [panel]:
+            if p["experiment"] not in seen:
+                seen.append(p["experiment"])
     return seen
 
 
 def stand_ins(spec: dict, plan) -> dict[str, str]:
     """{stand-in dataset: real dataset} for the experiments a figure draws from."""
     out = {}
+    if spec.get("resolved_dataset", spec.get("dataset")) != spec.get("dataset"):
+        out[spec["resolved_dataset"]] = spec["dataset"]
     for e in _experiments_of(spec):
         exp = plan.experiments[e]
         if exp["resolved_dataset"] != exp["dataset"]:
@@ -79,14 +82,24 @@ def figure_caption(fid: str, spec: dict, plan) -> str:
                      + f"; noise {noise['name']} eta in {noise['rates']}"
                      + (f" (drawn once with seed {noise['seed']})" if "seed" in noise else "")
                      + f"; seeds {exp['seeds']}; " + _train_text(exp) + ".")
-    lines.append(KIND_NOTES.get(spec["kind"], CURVES_NOTE))
+    if "dataset" in spec:
+        ds, real = spec["resolved_dataset"], spec["dataset"]
+        lines.append(f"Data: {ds}" + (f" (scikit-learn digits, a STAND-IN for {real})"
+                                      if ds != real else "")
+                     + f"; settings {spec.get('settings', {})} (defaults and their reasons: "
+                     "memrepro.ar_sensitivity).")
+    lines.append(KIND_NOTES.get(spec["kind"], CURVES_NOTE)
+                 + (PS_INPUT_NOTE if paper == "ps" and spec["kind"] == "curves" else ""))
+    if paper == "ar" and spec["kind"] in AR_HISTORY_KINDS:
+        lines.append(AR_NOTE)
     return "\n".join(lines)
 
 
 CURVES_NOTE = ("Training accuracy = J1 (accuracy on the noisy training labels); J2 = accuracy "
                "on the clean training labels; both measured in eval mode after each epoch "
                "(epoch 0 = initialisation). Inputs scaled to [0, 1] and normalised per "
-               "channel; the authors' released code fed raw 0-255 pixels. No augmentation.")
+               "channel. No augmentation.")
+PS_INPUT_NOTE = " (The authors' released code fed raw 0-255 pixels.)"
 KIND_NOTES = {
     "per_example_rates": (
         "Each network starts from its own initialisation and shuffling (its seed) on the same "
@@ -97,6 +110,41 @@ KIND_NOTES = {
         "curve if every example were equally hard. Inputs scaled to [0, 1] and normalised per "
         "channel; batch 128 (not stated in the paper)."),
 }
+
+
+AR_HISTORY_KINDS = {"curves", "sweep", "series", "regularizers", "filters"}
+AR_NOTE = ("Arpit et al. settings (params.yaml): the test set serves as the validation set; "
+           "randX replaces a share eta of the training inputs by Gaussian noise with the "
+           "data's per-channel mean and variance, randY a share eta of the labels by uniform "
+           "draws. CSR: the share of the first `examples` test images for which LASS (alpha "
+           "0.25, beta 0.2, box radius 0.3 on the 0-255 scale, at most max_iter steps) finds a "
+           "point with another predicted class; a lower bound. Batch 128 (not stated).")
+KIND_NOTES.update({
+    "filters": ("Weights of the first convolution of the trained network (seed 0), each "
+                "filter min-max scaled on its own; RGB where the input has three channels."),
+    "sweep": ("x: the swept hyper-parameter (the run's `sweep`); y: per run, the best "
+              "validation (test) accuracy over epochs, or the first epoch at which training "
+              "accuracy on the labels trained on reaches 100% (runs stop there; runs that do "
+              "not fit within the epoch cap are left out and counted in the panel); mean over "
+              "seeds, bars min-max."),
+    "series": ("One line per setting named in the legend (experiment, noise rate, sweep "
+               "value); mean over seeds, band min-max. Training accuracy in eval mode after "
+               "each epoch; training loss = mean minibatch loss in training mode (with the "
+               "regularizer active)."),
+    "regularizers": ("Per regularizer strength (labels at the points): x = final training "
+                     "accuracy on randY (all labels random), y = best validation accuracy over "
+                     "epochs on real labels, same network and schedule; flatter curves mean "
+                     "memorization is held back without losing generalization."),
+    "gini": ("Loss-sensitivity g_x^t = ||dL_t/dx||_1 back-propagated through the unrolled SGD "
+             "steps, L_t the full-set mean cross-entropy after step t; Gini coefficient over "
+             "examples of its running mean over steps. Random data: Gaussian inputs with the "
+             "data's per-channel mean and variance (the only way 'random' differs from real "
+             "in the one-class-per-example panel)."),
+    "class_sensitivity": ("Cell (i, j): mean over training examples x of class j of the "
+                          "time-averaged ||dL_t(y=i)/dx||_1, L_t(y=i) the class-i terms of the "
+                          "cross-entropy; log colour scale shared by both panels. Random data: "
+                          "Gaussian inputs with the data's per-channel mean and variance."),
+})
 
 
 def symmetry_caption(spec: dict, plan) -> str:

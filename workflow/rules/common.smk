@@ -53,8 +53,8 @@ def train_outputs(group):
 
 
 def extract_inputs(wc):
-    """The files behind extract_entries: histories, or probe files of a per-example figure."""
-    paths = [e[3] for e in extract_entries(wc)]
+    """The files behind extract_entries: histories, probe files or trained models."""
+    paths = [e[-1] for e in extract_entries(wc)]
     return [f for p in paths for f in (p if isinstance(p, list) else [p])]
 
 
@@ -66,12 +66,28 @@ def rate_entries(fid):
     ]
 
 
+def filter_entries(fid):
+    """(panel, title, cell, model file): the first seed's run at the panel's noise rate."""
+    out = []
+    for i, p in enumerate(PLAN.figures[fid]["panels"]):
+        cells = [c for c in PLAN.cells_of(p["experiment"], p["loss"])
+                 if "eta" not in p or abs(c["noise"]["rate"] - p["eta"]) < 1e-9]
+        if not cells:
+            raise ValueError(f"figures.{fid}.panels[{i}]: no run of {p['experiment']} at "
+                             f"eta {p.get('eta')}")
+        out.append((i, p.get("title", p["experiment"]), cells[0], run_path(cells[0], "model.pt")))
+    return out
+
+
 def extract_entries(wc):
     fid = fid_of(wc)
-    if PLAN.figures[fid]["kind"] == "per_example_rates":
+    kind = PLAN.figures[fid]["kind"]
+    if kind == "per_example_rates":
         return [(i, t, cells[0], [f for c in cells for f in probe_files(c)])
                 for i, t, cells in rate_entries(fid)]
-    return [(i, t, c, history_path(c)) for i, t, c in panel_entries(fid)]
+    if kind == "filters":
+        return filter_entries(fid)
+    return [(i, t, k, c, history_path(c)) for i, t, k, c in panel_entries(fid)]
 
 
 def rule_name(gid):
@@ -81,13 +97,25 @@ def rule_name(gid):
 
 
 def panel_entries(fid):
-    """(panel index, panel title, cell) for every cell a figure draws."""
-    spec = PLAN.figures[fid]
-    return [
-        (i, p.get("title", f"panel {i}"), c)
-        for i, p in enumerate(spec.get("panels", []))
-        for c in PLAN.cells_of(p["experiment"], p["loss"])
-    ]
+    """(panel index, panel title, series index, cell) for every cell a figure draws; a
+    panel's `series` entries each name an experiment and loss (series 0: the panel's own)."""
+    out = []
+    for i, p in enumerate(PLAN.figures[fid].get("panels", [])):
+        for k, s in enumerate(p.get("series") or [p]):
+            out += [(i, p.get("title", f"panel {i}"), k, c)
+                    for c in PLAN.cells_of(s["experiment"], s["loss"])]
+    return out
+
+
+TABLE_KINDS = {"symmetry"}  # figures that are tables (CSV + Markdown), not plots
+COMPUTED_KINDS = {"gini", "class_sensitivity"}  # tables computed from a dataset, no training
+
+
+def computed_stems():
+    """Regex of the figure stems whose table the `sensitivity` rule computes."""
+    names = [s.split("/", 1)[1] for s, f in STEMS.items()
+             if PLAN.figures[f]["kind"] in COMPUTED_KINDS]
+    return "|".join(map(re.escape, names)) or "(?!)"
 
 
 # figure file stem (paper/name[_standin]) -> figure id in params.yaml
@@ -101,7 +129,7 @@ def fid_of(wc):
 def figure_outputs():
     out = []
     for stem, fid in STEMS.items():
-        if PLAN.figures[fid]["kind"] == "symmetry":
+        if PLAN.figures[fid]["kind"] in TABLE_KINDS:
             out += [f"results/figures/{stem}.csv", f"results/figures/{stem}.md"]
         else:
             out += [f"results/figures/{stem}.{ext}" for ext in ("pdf", "png", "caption.txt")]

@@ -17,6 +17,27 @@ rule extract:
         "../scripts/extract.py"
 
 
+rule sensitivity:
+    input:
+        data=lambda wc: f"results/data/{PLAN.figures[fid_of(wc)]['resolved_dataset']}.npz",
+    output:
+        "results/metrics/{paper}/{name}.csv",
+    wildcard_constraints:
+        name=computed_stems(),
+    params:
+        spec=lambda wc: PLAN.figures[fid_of(wc)],
+    threads: config.get("train_threads", 1)
+    log:
+        "logs/extract/{paper}/{name}.log",
+    conda:
+        CONDA_ENV
+    script:
+        "../scripts/sensitivity.py"
+
+
+ruleorder: sensitivity > extract
+
+
 rule summary:
     input:
         [history_path(c) for c in PLAN.cells.values()],
