@@ -189,3 +189,15 @@ def test_adversarial_training_refuses_a_stacked_group():
         s["train"]["adversarial"] = {"weight": 0.5}
     with pytest.raises(ValueError, match="train.adversarial"):
         GroupTrainer(specs, datas, mode="stacked")
+
+
+def test_an_adversarial_group_runs_its_cells_one_by_one(tmp_path):
+    specs, datas = _cells([0, 1], [0.0], epochs=1)
+    for s in specs:
+        s.pop("probes")
+        s["train"]["adversarial"] = {"weight": 0.5, "max_iter": 2}
+    group = train_group(specs, datas, [tmp_path / s["slug"] for s in specs], progress=False)
+    alone = [train_cell(s, d, tmp_path / "a" / s["slug"], progress=False)
+             for s, d in zip(specs, datas, strict=True)]
+    for g, a in zip(group, alone, strict=True):
+        pd.testing.assert_frame_equal(pd.DataFrame(g), pd.DataFrame(a))

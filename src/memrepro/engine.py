@@ -323,10 +323,14 @@ def group_mode(specs: list[dict], data: TrainData, mode: str = "auto") -> str:
 
 
 def differing(specs: list[dict]) -> list[str]:
-    """The settings in which a group's cells differ beyond seed, noise and loss (a swept
-    model, train or subset value): such a group can only run its cells one after another."""
-    return [k for k in ("model", "train", "subset")
-            if len({json.dumps(s.get(k), sort_keys=True) for s in specs}) > 1]
+    """Why a group must run its cells one after another: the settings in which they differ
+    beyond seed, noise and loss (a swept model, train or subset value), or adversarial
+    training (empty: the group may be stacked)."""
+    out = [k for k in ("model", "train", "subset")
+           if len({json.dumps(s.get(k), sort_keys=True) for s in specs}) > 1]
+    if len(specs) > 1 and specs[0]["train"].get("adversarial"):
+        out.append("train.adversarial")  # LASS searches one model at a time
+    return out
 
 
 def train_group(specs: list[dict], datas: list[TrainData], out_dirs: list[str | Path], *,
