@@ -65,6 +65,22 @@ def _train_text(exp: dict) -> str:
             + f", {tr['epochs']} epoch{'' if tr['epochs'] == 1 else 's'}, batch {tr['batch_size']}")
 
 
+def _extras(exp: dict) -> str:
+    """What else defines the runs: a sweep, training until fitted, adversarial training, CSR."""
+    out, tr = [], exp["train"]
+    if exp.get("sweep"):
+        sw = exp["sweep"]
+        out.append(f"sweep {sw['name']} over {sw.get('key') or sw.get('keys')} = {sw['values']}")
+    if tr.get("stop_when_fit"):
+        out.append("each run stops at 100% training accuracy (epochs = cap)")
+    if tr.get("adversarial"):
+        out.append(f"adversarial training on LASS critical samples {tr['adversarial']}")
+    csr = (exp.get("probes") or {}).get("csr")
+    if csr:
+        out.append(f"CSR probe {csr}")
+    return "".join(f"; {x}" for x in out)
+
+
 def figure_caption(fid: str, spec: dict, plan) -> str:
     paper = fid.split("/")[0]
     lines = [f"{PAPERS.get(paper, paper)}: {spec['title']}.",
@@ -81,7 +97,7 @@ def figure_caption(fid: str, spec: dict, plan) -> str:
                         if exp.get("subset") else "")
                      + f"; noise {noise['name']} eta in {noise['rates']}"
                      + (f" (drawn once with seed {noise['seed']})" if "seed" in noise else "")
-                     + f"; seeds {exp['seeds']}; " + _train_text(exp) + ".")
+                     + f"; seeds {exp['seeds']}; " + _train_text(exp) + _extras(exp) + ".")
     if "dataset" in spec:
         ds, real = spec["resolved_dataset"], spec["dataset"]
         lines.append(f"Data: {ds}" + (f" (scikit-learn digits, a STAND-IN for {real})"
