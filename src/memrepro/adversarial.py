@@ -6,26 +6,27 @@ factor (0.2-0.7 in their sweep). Here, for each minibatch, LASS (``lass.lass``, 
 for a point ``x_hat`` within the box around every input at which the prediction changes; the
 inputs where one is found are the critical samples, and the training loss becomes
 
-    (1 - weight) * clean_loss + weight * mean over critical samples of loss(f(x_hat), y),
+    (1 - weight) * clean loss + weight * mean over critical samples of loss(f(x_hat), y),
 
 with ``y`` the sample's own (possibly noisy) training label. Choices where the paper is silent:
 
 - the search runs with the model in eval mode (``lass`` switches and restores it: no dropout
-  or batch statistics during the search); the forward on ``x_hat`` runs in training mode, so
-  dropout acts on it and BatchNorm normalises it with its own batch statistics and updates
-  its running averages with it, as a training step on that batch would;
+  or batch statistics during the search); the training forward then takes the batch and its
+  critical samples together, in training mode: dropout acts on both, and BatchNorm
+  normalises them as one batch (a forward on the few critical samples alone would normalise
+  them by their own statistics and pull the running averages towards them);
 - ``x_hat`` is detached: no gradient flows through the search, only through ``f(x_hat)``;
 - only samples for which LASS found a prediction change enter the adversarial term (the
   others have no critical sample). When none is found, the mixture weight has nothing to
-  weigh and the loss is ``clean_loss`` itself; likewise when only one is found and the model
-  has BatchNorm layers, since batch statistics of one sample are undefined in PyTorch;
-- with ``weight == 0`` the search still runs (``found_fraction`` stays a diagnostic) but the
-  adversarial forward is skipped, so training is exactly plain training: no extra
-  BatchNorm updates, no extra draws from the global RNG (LASS draws only from ``generator``).
+  weigh and the loss is the clean loss itself;
+- with ``weight == 0`` the search still runs (the found fraction stays a diagnostic) but the
+  forward takes the clean batch only, so training is exactly plain training (LASS draws only
+  from ``generator``, never from the global RNG).
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 
 import torch
@@ -36,37 +37,41 @@ from .lass import PixelBox, lass
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
-def _has_batchnorm(model: nn.Module) -> bool:
-    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
-
-
 def adversarial_loss(
     model: nn.Module,
     xb: torch.Tensor,
     yb: torch.Tensor,
-    clean_loss: torch.Tensor,
     loss_fn: LossFn,
     weight: float,
     box: PixelBox,
     max_iter: int,
     generator: torch.Generator,
+    amp: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
 ) -> tuple[torch.Tensor, float]:
-    """Mix ``clean_loss`` with the loss on the critical samples LASS finds around ``xb``.
+    """The training loss of one batch with adversarial training on its critical samples.
 
     ``model`` is in training mode; ``xb`` (B, C, H, W) normalised inputs with labels ``yb``;
-    ``clean_loss`` the caller's differentiable mean loss on ``xb``; ``loss_fn(logits, y)``
-    returns per-example losses; ``box`` the LASS settings in normalised units (``pixel_box``);
-    ``generator`` LASS's noise source, on ``xb``'s device. Returns the loss and the fraction
-    of ``xb`` for which a critical sample was found (see the module docstring for the cases
-    where the loss is ``clean_loss`` unchanged).
+    ``loss_fn(logits, y)`` returns per-example losses; ``box`` the LASS settings in normalised
+    units (``pixel_box``); ``generator`` LASS's noise source, on ``xb``'s device; ``amp`` a
+    context for the training forward (autocast on CUDA; LASS itself runs outside it). The
+    clean batch and its critical samples go through the model in ONE forward pass, so batch
+    normalisation sees them as one batch: a separate forward on the few critical samples
+    would normalise them by their own statistics and drag the running averages towards a
+    handful of points (at smoke scale that collapsed eval-mode accuracy). Returns the loss
+    and the fraction of ``xb`` for which a critical sample was found.
     """
     if not 0.0 <= weight <= 1.0:  # also rejects NaN
         raise ValueError(f"adversarial weight: {weight!r} is not allowed; allowed: [0, 1]")
     found, x_adv = lass(model, xb, **box._asdict(), max_iter=max_iter, generator=generator)
     n_found = int(found.sum())
     fraction = n_found / max(xb.shape[0], 1)
-    if weight == 0 or n_found < (2 if _has_batchnorm(model) else 1):
-        return clean_loss, fraction
-    x_hat = x_adv[found].detach()  # Sec. 5: train on the critical samples, not on the search
-    adv = loss_fn(model(x_hat), yb[found]).mean()
-    return (1.0 - weight) * clean_loss + weight * adv, fraction
+    use = weight > 0 and n_found > 0
+    # Sec. 5: train on the critical samples (detached: no gradient through the search)
+    x_in = torch.cat([xb, x_adv[found].detach()]) if use else xb
+    y_in = torch.cat([yb, yb[found]]) if use else yb
+    with amp():
+        per_example = loss_fn(model(x_in), y_in)
+    clean = per_example[:xb.shape[0]].mean()
+    if not use:
+        return clean, fraction
+    return (1.0 - weight) * clean + weight * per_example[xb.shape[0]:].mean(), fraction

@@ -168,10 +168,11 @@ class GroupTrainer:
             idx = perms[:, i:i + bs]
             xb, per_model = self.data.train_batch(idx)
             yb = self.data.y_noisy.gather(1, idx)
-            with self.amp():
-                loss = self.losses(self.group(xb, per_model), yb)
-            if adv is not None:
-                loss = adv(xb[0] if per_model else xb, yb[0], loss[0]).view(1)
+            if adv is not None:  # one model (Single): the batch and its critical samples
+                loss = adv(xb[0] if per_model else xb, yb[0]).view(1)
+            else:
+                with self.amp():
+                    loss = self.losses(self.group(xb, per_model), yb)
             self.opt.zero_grad(set_to_none=True)
             loss.sum().backward()
             self.opt.step()
@@ -191,9 +192,9 @@ class GroupTrainer:
             int(self.specs[0]["seed"]) * 1_000_003 + epoch + 500_009)
         weight, steps = float(self.adv["weight"]), int(self.adv.get("max_iter", 20))
 
-        def mixed(xb: torch.Tensor, yb: torch.Tensor, clean: torch.Tensor) -> torch.Tensor:
-            return adversarial_loss(model, xb, yb, clean, self.loss_fns[0], weight, box, steps,
-                                    gen)[0]
+        def mixed(xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
+            return adversarial_loss(model, xb, yb, self.loss_fns[0], weight, box, steps, gen,
+                                    self.amp)[0]
         return mixed
 
     @torch.no_grad()
