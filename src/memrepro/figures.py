@@ -257,9 +257,15 @@ def plot_per_example_rates(table: pd.DataFrame, spec: dict, caption: str,
     write_text(caption_path(out_png), caption.rstrip("\n") + "\n")
 
 
-FIGURES: dict[str, Callable[[pd.DataFrame, dict, str, str | os.PathLike, str | os.PathLike],
-                            None]] = {"curves": plot_curves,
-                                      "per_example_rates": plot_per_example_rates}
+FigureKind = Callable[[pd.DataFrame, dict, str, str | os.PathLike, str | os.PathLike], None]
+FIGURES: dict[str, FigureKind] = {"curves": plot_curves,
+                                  "per_example_rates": plot_per_example_rates}
+
+
+def register_figures(kinds: dict[str, FigureKind]) -> dict[str, FigureKind]:
+    """Add figure kinds to ``FIGURES`` (their names become valid `kind:` values)."""
+    FIGURES.update(kinds)
+    return kinds
 
 
 # --- Symmetry condition (PS Sec. 3): sum_j L(g(x), j) = constant -----------------------------
@@ -330,11 +336,7 @@ def write_symmetry(table: pd.DataFrame, out_csv: str | os.PathLike, out_md: str 
     write_text(out_md, symmetry_markdown(table, caption))
 
 
-# Arpit et al. 2017 figure kinds (filters, sweep, series, regularizers). Imported last:
-# figures_ar imports the helpers above from this module.
-from memrepro.figures_ar import AR_FIGURES  # noqa: E402
-
-FIGURES.update(AR_FIGURES)
-from memrepro.sensitivity_figures import SENS_FIGURES  # noqa: E402  (AR Figs. 3, 4)
-
-FIGURES.update(SENS_FIGURES)
+# Arpit et al. 2017 figure kinds (figures_ar: filters, sweep, series, regularizers;
+# sensitivity_figures: Figs. 3, 4) register themselves; imported last because they use the
+# helpers above. Importing either module first works too: it finds this one complete.
+from memrepro import figures_ar, sensitivity_figures  # noqa: E402, F401

@@ -20,26 +20,21 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from memrepro.io import write_text
-
-# Defined before importing memrepro.figures: that module imports this dict back at its end,
-# so importing this module first must not hit a partially initialised name.
-FigureKind = Callable[[pd.DataFrame, dict, str, str | os.PathLike, str | os.PathLike], None]
-AR_FIGURES: dict[str, FigureKind] = {}
-
-from memrepro.figures import (  # noqa: E402
+from memrepro.figures import (
     ETA_PALETTE,
-    FIGURES,
     NON_ACCURACY,
     PANEL_HEIGHT_IN,
     PANEL_WIDTH_IN,
     STYLE,
+    FigureKind,
     _wrap,
     caption_path,
     eta_colours,
     eta_label,
+    register_figures,
     save_figure,
 )
+from memrepro.io import write_text
 
 FIT_TOL = 1e-9          # "100% training accuracy" (Fig. 6) is j1 >= 1 - FIT_TOL
 MATCH_TOL = 1e-9        # eta / sweep values are floats: compare with this tolerance
@@ -394,6 +389,5 @@ plot_filters = _kind(build_filters_figure)
 plot_sweep = _kind(build_sweep_figure)
 plot_series = _kind(build_series_figure)
 plot_regularizers = _kind(build_regularizers_figure)
-AR_FIGURES.update({"filters": plot_filters, "sweep": plot_sweep, "series": plot_series,
-                   "regularizers": plot_regularizers})
-FIGURES.update(AR_FIGURES)  # when this module was imported before memrepro.figures
+AR_FIGURES = register_figures({"filters": plot_filters, "sweep": plot_sweep,
+                               "series": plot_series, "regularizers": plot_regularizers})

@@ -9,7 +9,6 @@ This module only draws: it never imports torch.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 
 import matplotlib
 import numpy as np
@@ -18,21 +17,15 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 
-from memrepro.io import write_text
-
-# Filled at the end. Defined before importing memrepro.figures, which imports this dict back at
-# its own end: importing this module first must not meet a partially initialised name.
-FigureKind = Callable[[pd.DataFrame, dict, str, str | os.PathLike, str | os.PathLike], None]
-SENS_FIGURES: dict[str, FigureKind] = {}
-
-from memrepro.figures import (  # noqa: E402
+from memrepro.figures import (
     ETA_PALETTE,
-    FIGURES,
     STYLE,
     _wrap,
     caption_path,
+    register_figures,
     save_figure,
 )
+from memrepro.io import write_text
 
 GINI_COLUMNS = ["panel", "panel_title", "data", "step", "epoch", "gini"]
 MATRIX_COLUMNS = ["panel", "panel_title", "data", "i", "j", "value"]
@@ -155,5 +148,4 @@ def plot_class_sensitivity(table: pd.DataFrame, spec: dict, caption: str,
         _finish(fig, spec, width, caption, out_pdf, out_png)
 
 
-SENS_FIGURES.update({"gini": plot_gini, "class_sensitivity": plot_class_sensitivity})
-FIGURES.update(SENS_FIGURES)  # when this module was imported before memrepro.figures
+SENS_FIGURES = register_figures({"gini": plot_gini, "class_sensitivity": plot_class_sensitivity})
