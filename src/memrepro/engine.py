@@ -354,8 +354,7 @@ def train_group(specs: list[dict], datas: list[TrainData], out_dirs: list[str | 
         histories.append(trainer.run([out], stop_after=stop_after, progress=progress,
                                      keep_checkpoints=True, job=job)[0])
         h = histories[-1]
-        done = len(h) > int(spec["train"]["epochs"]) or (
-            spec["train"].get("stop_when_fit") and h[-1]["j1"] >= FIT)
+        done = len(h) > int(spec["train"]["epochs"]) or trainer.fitted([h])
         if stop_after is not None and not done:
             return histories  # interrupted: later cells have not started
     for out in out_dirs:

@@ -85,13 +85,15 @@ def _metric_style(metric: str, position: int) -> tuple[str, str | tuple]:
     return metric, _FALLBACK_STYLES[position % len(_FALLBACK_STYLES)]
 
 
-def _panel_rows(table: pd.DataFrame, spec: dict) -> list[tuple[dict, pd.DataFrame]]:
-    """Validate the table against the spec; (panel spec, its rows) for every panel."""
-    title = spec.get("title", "<untitled figure>")
+def split_panels(table: pd.DataFrame, spec: dict, columns: list[str]
+                 ) -> list[tuple[int, dict, str, pd.DataFrame]]:
+    """Validate a tidy table against the spec's panels: (index, panel spec, error-message
+    prefix "figure 'T': panel i (title)", its rows) for every panel."""
+    title = spec.get("title") or "<untitled figure>"
     panels = spec.get("panels") or []
     if not panels:
         raise ValueError(f"figure {title!r}: spec has no panels")
-    missing = [c for c in REQUIRED_COLUMNS if c not in table.columns]
+    missing = [c for c in columns if c not in table.columns]
     if missing:
         raise ValueError(f"figure {title!r}: table lacks columns {missing}")
     extra = sorted(set(table["panel"].astype(int)) - set(range(len(panels))))
@@ -100,33 +102,45 @@ def _panel_rows(table: pd.DataFrame, spec: dict) -> list[tuple[dict, pd.DataFram
                          f"defines only {len(panels)} panel(s) (0..{len(panels) - 1})")
     out = []
     for i, pspec in enumerate(panels):
-        name = f"panel {i} ({pspec.get('title', 'untitled')})"
-        metrics = list(pspec.get("metrics") or ["j1"])
+        where = f"figure {title!r}: panel {i} ({pspec.get('title', 'untitled')})"
         rows = table[table["panel"].astype(int) == i]
         if rows.empty:
-            raise ValueError(f"figure {title!r}: {name} has no rows in the table")
+            raise ValueError(f"{where} has no rows in the table")
+        out.append((i, pspec, where, rows))
+    return out
+
+
+def check_match(rows: pd.DataFrame, want: dict, where: str) -> None:
+    """The extractor filtered experiment and loss already; refuse rows that disagree."""
+    for col in ("experiment", "loss"):
+        if col in want and col in rows.columns:
+            found = sorted(set(rows[col].astype(str)) - {str(want[col])})
+            if found:
+                raise ValueError(f"{where} expects {col} {want[col]!r} but the table has {found}")
+
+
+def _panel_rows(table: pd.DataFrame, spec: dict) -> list[tuple[dict, pd.DataFrame]]:
+    """Validate the table against the spec; (panel spec, its rows) for every panel."""
+    out = []
+    for _, pspec, where, rows in split_panels(table, spec, REQUIRED_COLUMNS):
+        metrics = list(pspec.get("metrics") or ["j1"])
         if pspec.get("etas") is not None:  # keep only the listed noise rates
             wanted = [float(e) for e in pspec["etas"]]
             keep = np.isclose(rows["eta"].to_numpy(float)[:, None], wanted, atol=1e-9).any(1)
             if not keep.any():
-                raise ValueError(f"figure {title!r}: {name} has no rows for noise rate(s) "
-                                 f"{wanted}; the table has {sorted(set(rows['eta']))}")
+                raise ValueError(f"{where} has no rows for noise rate(s) {wanted}; the table "
+                                 f"has {sorted(set(rows['eta']))}")
             rows = rows[keep]
-        for col in ("experiment", "loss"):
-            if col in pspec and col in rows.columns:
-                found = sorted(set(rows[col].astype(str)) - {str(pspec[col])})
-                if found:
-                    raise ValueError(f"figure {title!r}: {name} expects {col} "
-                                     f"{pspec[col]!r} but the table has {found}")
+        check_match(rows, pspec, where)
         kinds = {m in NON_ACCURACY for m in metrics}
         if len(kinds) > 1:
-            raise ValueError(f"figure {title!r}: {name} mixes accuracies and losses {metrics}")
+            raise ValueError(f"{where} mixes accuracies and losses {metrics}")
         absent = [m for m in metrics if not (rows["metric"] == m).any()]
         if absent:
-            raise ValueError(f"figure {title!r}: {name} has no rows for metric(s) {absent}")
+            raise ValueError(f"{where} has no rows for metric(s) {absent}")
         rows = rows[rows["metric"].isin(metrics)]
         if rows["value"].isna().all():
-            raise ValueError(f"figure {title!r}: {name} has only missing values")
+            raise ValueError(f"{where} has only missing values")
         out.append(({**pspec, "metrics": metrics}, rows))
     return out
 

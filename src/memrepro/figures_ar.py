@@ -29,10 +29,12 @@ from memrepro.figures import (
     FigureKind,
     _wrap,
     caption_path,
+    check_match,
     eta_colours,
     eta_label,
     register_figures,
     save_figure,
+    split_panels,
 )
 from memrepro.io import write_text
 
@@ -60,23 +62,7 @@ def _layout(table: pd.DataFrame, spec: dict, columns: list[str], ncols: int, hei
     """Validate the spec's panels and the table's columns, lay out one titled axes per
     panel. The figure and, per panel, (panel spec, error-message prefix, its rows, its
     axes). Call inside ``rc_context(STYLE)``."""
-    title, specs = _title(spec), spec.get("panels") or []
-    if not specs:
-        raise ValueError(f"figure {title!r}: spec has no panels")
-    missing = [c for c in columns if c not in table.columns]
-    if missing:
-        raise ValueError(f"figure {title!r}: table lacks columns {missing}")
-    extra = sorted(set(table["panel"].astype(int)) - set(range(len(specs))))
-    if extra:
-        raise ValueError(f"figure {title!r}: table has panel index(es) {extra} but the spec "
-                         f"defines only {len(specs)} panel(s)")
-    panels = []
-    for i, p in enumerate(specs):
-        where = f"figure {title!r}: panel {i} ({p.get('title', 'untitled')})"
-        rows = table[table["panel"].astype(int) == i]
-        if rows.empty:
-            raise ValueError(f"{where} has no rows in the table")
-        panels.append((i, p, where, rows))
+    panels = split_panels(table, spec, columns)
     n = len(panels)
     ncols = max(1, min(int(spec.get("ncols", ncols)), n))
     width = SINGLE_WIDTH_IN if n == 1 else PANEL_WIDTH_IN * ncols
@@ -92,15 +78,6 @@ def _layout(table: pd.DataFrame, spec: dict, columns: list[str], ncols: int, hei
         fig.suptitle(_wrap(str(spec["title"]), width))
     return fig, [(p, where, rows, ax) for (_, p, where, rows), ax in zip(panels, axes,
                                                                          strict=False)]
-
-
-def _check_match(rows: pd.DataFrame, want: dict, where: str) -> None:
-    """The extractor filtered experiment/loss already; refuse rows that disagree."""
-    for col in ("experiment", "loss"):
-        if col in want and col in rows.columns:
-            found = sorted(set(rows[col].astype(str)) - {str(want[col])})
-            if found:
-                raise ValueError(f"{where} expects {col} {want[col]!r} but the table has {found}")
 
 
 def _close(values: pd.Series, target: float) -> np.ndarray:
@@ -235,7 +212,7 @@ def build_sweep_figure(table: pd.DataFrame, spec: dict) -> Figure:
         fig, panels = _layout(table, spec, cols, 2, PANEL_HEIGHT_IN)
         colours = eta_colours(table["eta"])  # same colour per eta in every panel
         for p, where, rows, ax in panels:
-            _check_match(rows, p, where)
+            check_match(rows, p, where)
             stat = p.get("statistic", "best")
             metric = p.get("metric") or ("j1" if stat == "epochs_to_fit" else "test_acc")
             if stat not in STATISTICS:
@@ -287,7 +264,7 @@ def series_rows(rows: pd.DataFrame, k: int, sspec: dict, metric: str, where: str
     ``sweep`` when given, NaN values dropped; refuses empty or mixed settings."""
     where = f"{where} series {k} ({sspec.get('label', 'unlabelled')})"
     r = rows[(rows["series"].astype(int) == k) & (rows["metric"] == metric)]
-    _check_match(r, sspec, where)
+    check_match(r, sspec, where)
     if sspec.get("eta") is not None:
         r = r[_close(r["eta"], sspec["eta"])]
     if sspec.get("sweep") is not None:
@@ -371,7 +348,7 @@ def build_regularizers_figure(table: pd.DataFrame, spec: dict) -> Figure:
                 r = rows[rows["series"].astype(int) == k]
                 if r.empty:
                     raise ValueError(f"{w}: no rows in the table")
-                _check_match(r, s, w)
+                check_match(r, s, w)
                 pts = regularizer_points(r, w)
                 c = ETA_PALETTE[k % len(ETA_PALETTE)]
                 ax.plot(pts["x"] * 100, pts["y"] * 100, color=c, marker=MARKERS[k % 8],

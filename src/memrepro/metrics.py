@@ -37,14 +37,11 @@ def tidy_history(history: pd.DataFrame, cell: dict, panel: int, panel_title: str
     return long[TIDY_COLUMNS]
 
 
-def figure_table(entries: Iterable[tuple]) -> pd.DataFrame:
-    """Tidy table of a figure from (panel index, panel title, cell, history path) or
-    (panel index, panel title, series index, cell, history path) entries."""
-    frames = []
-    for entry in entries:
-        panel, title, *rest = entry
-        series, cell, path = rest if len(rest) == 3 else (0, *rest)
-        frames.append(tidy_history(pd.read_csv(path), cell, panel, title, series))
+def figure_table(entries: Iterable[tuple[int, str, int, dict, str | Path]]) -> pd.DataFrame:
+    """Tidy table of a figure from (panel index, panel title, series index, cell, history
+    path) entries."""
+    frames = [tidy_history(pd.read_csv(path), cell, panel, title, series)
+              for panel, title, series, cell, path in entries]
     if not frames:
         raise ValueError("figure_table: no runs to extract")
     return pd.concat(frames, ignore_index=True).sort_values(
