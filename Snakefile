@@ -37,7 +37,6 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/noise.smk"
 include: "workflow/rules/train.smk"
-include: "workflow/rules/metrics.smk"
 include: "workflow/rules/figures.smk"
 
 

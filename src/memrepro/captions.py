@@ -1,15 +1,11 @@
-"""Figure captions and stand-in labels: what a reader needs to trust a figure."""
+"""Figure captions and stand-in labels: what a reader needs to trust a figure.
+
+Generic: the paper's citation and notes come from its index (``memrepro.paper.Paper``), the
+method paragraph from the figure kind's ``note``; both are looked up through
+``memrepro.catalog`` inside the functions, so importing this module loads no paper.
+"""
 
 from __future__ import annotations
-
-PAPERS = {
-    "ps": "Patel & Sastry 2021, \"Memorization in Deep Neural Networks: Does the Loss "
-          "Function matter?\"",
-    "ar": "Arpit et al. 2017, \"A Closer Look at Memorization in Deep Networks\"",
-    "llj": "Liu, Lin & Jaggi 2022, \"Understanding Memorization from the Perspective of "
-           "Optimization via Efficient Influence Estimation\"",
-    "md": "\"Memorization-Dilation: Modeling Neural Collapse under Label Noise\" (ICLR 2023)",
-}
 
 
 def _experiments_of(spec: dict) -> list[str]:
@@ -66,24 +62,31 @@ def _train_text(exp: dict) -> str:
 
 
 def _extras(exp: dict) -> str:
-    """What else defines the runs: a sweep, training until fitted, adversarial training, CSR."""
+    """What else defines the runs: a sweep, training until fitted, a training objective, a
+    paper's probe."""
+    from memrepro import catalog
+
     out, tr = [], exp["train"]
     if exp.get("sweep"):
         sw = exp["sweep"]
         out.append(f"sweep {sw['name']} over {sw.get('key') or sw.get('keys')} = {sw['values']}")
     if tr.get("stop_when_fit"):
         out.append("each run stops at 100% training accuracy (epochs = cap)")
-    if tr.get("adversarial"):
-        out.append(f"adversarial training on LASS critical samples {tr['adversarial']}")
-    csr = (exp.get("probes") or {}).get("csr")
-    if csr:
-        out.append(f"CSR probe {csr}")
+    objectives, probes = catalog.option_notes()
+    out += [text.format(tr[name]) for name, text in objectives.items() if tr.get(name)]
+    asked = exp.get("probes") or {}
+    out += [text.format(asked[name]) for name, text in probes.items() if asked.get(name)]
     return "".join(f"; {x}" for x in out)
 
 
 def figure_caption(fid: str, spec: dict, plan) -> str:
-    paper = fid.split("/")[0]
-    lines = [f"{PAPERS.get(paper, paper)}: {spec['title']}.",
+    from memrepro import catalog
+
+    kind = catalog.figure_kinds()[spec["kind"]]
+    if kind.caption is not None:
+        return kind.caption(spec, plan)
+    paper = catalog.paper_of(fid)
+    lines = [f"{paper.citation if paper else fid.split('/')[0]}: {spec['title']}.",
              f"Rebuilt by memrepro at scale '{plan.scale}'."]
     for e in _experiments_of(spec):
         exp = plan.experiments[e]
@@ -102,70 +105,9 @@ def figure_caption(fid: str, spec: dict, plan) -> str:
         ds, real = spec["resolved_dataset"], spec["dataset"]
         lines.append(f"Data: {ds}" + (f" (scikit-learn digits, a STAND-IN for {real})"
                                       if ds != real else "")
-                     + f"; settings {spec.get('settings', {})} (defaults and their reasons: "
-                     "memrepro.ar_sensitivity).")
-    lines.append(KIND_NOTES.get(spec["kind"], CURVES_NOTE)
-                 + (PS_INPUT_NOTE if paper == "ps" and spec["kind"] == "curves" else ""))
-    if paper == "ar" and spec["kind"] in AR_HISTORY_KINDS:
-        lines.append(AR_NOTE)
+                     + f"; settings {spec.get('settings', {})}.")
+    suffix = paper.kind_note_suffix.get(spec["kind"], "") if paper else ""
+    lines.append(kind.note + suffix)
+    if paper and paper.note and spec["kind"] in paper.note_kinds:
+        lines.append(paper.note)
     return "\n".join(lines)
-
-
-CURVES_NOTE = ("Training accuracy = J1 (accuracy on the noisy training labels); J2 = accuracy "
-               "on the clean training labels; both measured in eval mode after each epoch "
-               "(epoch 0 = initialisation). Inputs scaled to [0, 1] and normalised per "
-               "channel. No augmentation.")
-PS_INPUT_NOTE = " (The authors' released code fed raw 0-255 pixels.)"
-KIND_NOTES = {
-    "per_example_rates": (
-        "Each network starts from its own initialisation and shuffling (its seed) on the same "
-        "data; after one epoch, the misclassification rate of an example is the share of "
-        "networks whose prediction (eval mode) differs from the label they trained on "
-        "(randY: the random label). Rates of fixed training examples (the first of one seeded "
-        "permutation), sorted. Dashed: sorted draws of Binomial(runs, mean rate) / runs, the "
-        "curve if every example were equally hard. Inputs scaled to [0, 1] and normalised per "
-        "channel; batch 128 (not stated in the paper)."),
-}
-
-
-AR_HISTORY_KINDS = {"curves", "sweep", "series", "regularizers", "filters"}
-AR_NOTE = ("Arpit et al. settings (params.yaml): the test set serves as the validation set; "
-           "randX replaces a share eta of the training inputs by Gaussian noise with the "
-           "data's per-channel mean and variance, randY a share eta of the labels by uniform "
-           "draws. CSR: the share of the first `examples` test images for which LASS (alpha "
-           "0.25, beta 0.2, box radius 0.3 on the 0-255 scale, at most max_iter steps) finds a "
-           "point with another predicted class; a lower bound. Batch 128 (not stated).")
-KIND_NOTES.update({
-    "filters": ("Weights of the first convolution of the trained network (seed 0), each "
-                "filter min-max scaled on its own; RGB where the input has three channels."),
-    "sweep": ("x: the swept hyper-parameter (the run's `sweep`); y: per run, the best "
-              "validation (test) accuracy over epochs, or the first epoch at which training "
-              "accuracy on the labels trained on reaches 100% (runs stop there; runs that do "
-              "not fit within the epoch cap are left out and counted in the panel); mean over "
-              "seeds, bars min-max."),
-    "series": ("One line per setting named in the legend (experiment, noise rate, sweep "
-               "value); mean over seeds, band min-max. Training accuracy in eval mode after "
-               "each epoch; training loss = mean minibatch loss in training mode (with the "
-               "regularizer active)."),
-    "regularizers": ("Per regularizer strength (labels at the points): x = final training "
-                     "accuracy on randY (all labels random), y = best validation accuracy over "
-                     "epochs on real labels, same network and schedule; flatter curves mean "
-                     "memorization is held back without losing generalization."),
-    "gini": ("Loss-sensitivity g_x^t = ||dL_t/dx||_1 back-propagated through the unrolled SGD "
-             "steps, L_t the full-set mean cross-entropy after step t; Gini coefficient over "
-             "examples of its running mean over steps. Random data: Gaussian inputs with the "
-             "data's per-channel mean and variance (the only way 'random' differs from real "
-             "in the one-class-per-example panel)."),
-    "class_sensitivity": ("Cell (i, j): mean over training examples x of class j of the "
-                          "time-averaged ||dL_t(y=i)/dx||_1, L_t(y=i) the class-i terms of the "
-                          "cross-entropy; log colour scale shared by both panels. Random data: "
-                          "Gaussian inputs with the data's per-channel mean and variance."),
-})
-
-
-def symmetry_caption(spec: dict, plan) -> str:
-    return (f"{PAPERS['ps']}: Sec. 3 symmetry condition. For {spec.get('samples', 1000)} random "
-            f"softmax outputs g (logits ~ N(0, 3^2), K = {spec.get('num_classes', 10)}), "
-            "S = sum_j L(g, j) for each loss; a symmetric loss has the same S for every g "
-            "(RLL: K log((1+alpha)/alpha); normalized MSE: 1). Computed in float64. "
-            f"Scale '{plan.scale}' does not change this table.")

@@ -17,9 +17,10 @@ from typing import Any
 import jsonschema
 import yaml
 
+from memrepro.paths import fmt_rate
+
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "params.schema.yaml"
 FULL_RATE_NOISES = {"random_labels", "random_inputs", "unique_class"}  # eta = 1 meaningful
-NON_CURVE_KINDS = {"symmetry"}
 
 
 class ConfigError(ValueError):
@@ -42,11 +43,10 @@ class Plan:
 
 
 def load_schema(path: str | Path | None = None) -> dict:
-    from .figures import FIGURES
-    from .losses import LOSSES
-    from .models import MODELS
-    from .noise import NOISES
-    from .probes import PROBES
+    from memrepro import catalog
+    from memrepro.losses import LOSSES
+    from memrepro.models import MODELS
+    from memrepro.noise import NOISES
 
     schema = yaml.safe_load(Path(path or SCHEMA_PATH).read_text())
     d = schema["$defs"]
@@ -54,8 +54,9 @@ def load_schema(path: str | Path | None = None) -> dict:
     d["experiment"]["properties"]["losses"]["items"]["enum"] = sorted(LOSSES)
     d["experiment"]["properties"]["loss_params"]["propertyNames"] = {"enum": sorted(LOSSES)}
     d["experiment"]["properties"]["noise"]["properties"]["name"]["enum"] = sorted(NOISES)
-    d["experiment"]["properties"]["probes"]["propertyNames"] = {"enum": sorted({*PROBES, "csr"})}
-    d["figure"]["properties"]["kind"]["enum"] = sorted(set(FIGURES) | NON_CURVE_KINDS)
+    d["experiment"]["properties"]["probes"]["propertyNames"] = {
+        "enum": sorted(catalog.probe_names())}
+    d["figure"]["properties"]["kind"]["enum"] = sorted(catalog.figure_kinds())
     d["figure"]["properties"]["losses"]["items"]["enum"] = sorted(LOSSES)
     return schema
 
@@ -136,24 +137,8 @@ def seed_list(seeds: list[int] | int) -> list[int]:
     return list(range(seeds)) if isinstance(seeds, int) else list(seeds)
 
 
-def fmt_rate(rate: float) -> str:
-    return repr(float(rate))
-
-
 def cell_slug(loss: str, rate: float, seed: int) -> str:
     return f"loss-{loss}_eta-{fmt_rate(rate)}_seed-{seed}"
-
-
-def noise_path(dataset: str, noise: str, rate: float, seed: int) -> str:
-    return f"results/noise/{dataset}/{noise}_eta-{fmt_rate(rate)}/seed{seed}.npz"
-
-
-def cell_noise_path(cell: dict) -> str:
-    """The noise file a cell trains on: drawn with ``noise.seed`` when the experiment fixes
-    one (the same noisy data for every seed, e.g. Arpit et al. Fig. 1's 100 initialisations),
-    else with the cell's own seed."""
-    n = cell["noise"]
-    return noise_path(cell["dataset"], n["name"], n["rate"], n.get("seed", cell["seed"]))
 
 
 def resolve(config: dict, check_files: bool = True, schema_path: str | Path | None = None) -> Plan:

@@ -17,6 +17,8 @@ import inspect
 import json
 import math
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,13 +26,13 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from . import io
-from .device_data import GroupData, TrainData, pick_device, subset_indices, to_device
-from .losses import get_loss
-from .models import MODELS, get_model
-from .optim import lr_at, make_optimizer
-from .probes import CriticalSampleRatio, Probes
-from .stacked import (
+from memrepro import io
+from memrepro.device_data import GroupData, TrainData
+from memrepro.losses import get_loss
+from memrepro.models import MODELS, get_model
+from memrepro.optim import lr_at, make_optimizer
+from memrepro.probes import CORE_PROBES, Probe, Probes
+from memrepro.stacked import (
     Single,
     Stacked,
     choose_mode,
@@ -38,13 +40,35 @@ from .stacked import (
     merge_optimizer_states,
     split_optimizer_state,
 )
+from memrepro.tables import FIT_TOL
 
-__all__ = ["GroupTrainer", "TrainData", "group_mode", "label_metrics", "lr_at", "pick_device",
-           "subset_indices", "to_device", "train_cell", "train_group"]
+# history.csv: these columns, then one per history-writing probe the trainer knows
+CORE_HISTORY_COLUMNS = ["epoch", "lr", "loss", "j1", "j2", "corrupted_fit", "corrupted_clean",
+                        "clean_acc", "test_acc", "test_loss"]
 
-HISTORY_COLUMNS = ["epoch", "lr", "loss", "j1", "j2", "corrupted_fit", "corrupted_clean",
-                   "clean_acc", "test_acc", "test_loss", "csr"]
-FIT = 1.0 - 1e-12  # J1 at or above: the training labels are fitted (100%)
+# streams of seed_for: what each seeded generator is for (values fixed: changing one changes
+# every result that depends on it)
+ORDER_STREAM = 0             # each cell's minibatch order per epoch (probes may reuse it)
+GLOBAL_STREAM = 1_000_033    # the global generator: dropout and noise layers
+OBJECTIVE_STREAM = 500_009   # an objective's own generator (AR: LASS noise)
+
+
+def seed_for(seed: int, epoch: int, stream: int = ORDER_STREAM) -> int:
+    """The one seed-mixing rule: the seed of a generator for (cell seed, epoch, stream)."""
+    return int(seed) * 1_000_003 + int(epoch) + stream
+
+
+@dataclass(frozen=True)
+class Objective:
+    """A training objective that replaces the plain loss of a batch; a cell switches it on
+    with a ``train.<name>`` mapping (its options). ``make(trainer, epoch, opts)`` returns the
+    epoch's ``loss(xb, yb, ids, per_model) -> (M,)`` per-model losses: ``xb`` the batch inputs
+    (per model when ``per_model``), ``yb`` (M, B) labels, ``ids`` (M, B) the examples' stable
+    indices into the training arrays. ``single_model``: it steps one model at a time (a
+    group of several cells then trains them one after another)."""
+
+    make: Callable[[Any, int, dict], Callable[..., torch.Tensor]]
+    single_model: bool = False
 
 
 def label_metrics(pred: torch.Tensor, y_noisy: torch.Tensor, y_clean: torch.Tensor,
@@ -102,7 +126,9 @@ class GroupTrainer:
     """
 
     def __init__(self, specs: list[dict], datas: list[TrainData] | GroupData,
-                 mode: str = "auto", compile: bool = False):
+                 mode: str = "auto", compile: bool = False,
+                 probes: dict[str, Probe] | None = None,
+                 objectives: dict[str, Objective] | None = None):
         self.specs = specs
         self.data = datas if isinstance(datas, GroupData) else GroupData.of(list(datas))
         self.dev = self.data.x.device
@@ -131,12 +157,20 @@ class GroupTrainer:
         self.amp = ((lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if self.cuda
                     else contextlib.nullcontext)
         self.size = len(specs)
-        self.adv = self.tr.get("adversarial")
-        if self.adv and self.mode != "single":
-            raise ValueError("train.adversarial: adversarial training needs one model per "
-                             "step; use group.mode: sequential")
-        csr = (specs[0].get("probes") or {}).get("csr")
-        self.csr = CriticalSampleRatio(csr, [int(s["seed"]) for s in specs]) if csr else None
+        self.probes = Probes(specs, CORE_PROBES if probes is None else probes)
+        self.columns = CORE_HISTORY_COLUMNS + self.probes.columns
+        self.objective = self._objective(objectives or {})
+
+    def _objective(self, objectives: dict[str, Objective]):
+        """(name, Objective, options) of the objective the cells switch on, or None."""
+        on = [(n, o, self.tr[n]) for n, o in objectives.items() if self.tr.get(n)]
+        if len(on) > 1:
+            raise ValueError(f"train: {[n for n, _, _ in on]} each replace the training loss; "
+                             "allowed: at most one")
+        if on and on[0][1].single_model and self.mode != "single":
+            raise ValueError(f"train.{on[0][0]}: this objective steps one model at a time; "
+                             "use group.mode: sequential")
+        return on[0] if on else None
 
     def losses(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Per-model mean loss (M,) from logits (M, B, K) and labels (M, B)."""
@@ -156,20 +190,23 @@ class GroupTrainer:
         # dropout and noise layers draw from the global generator: seeded per (seed, epoch),
         # so a resumed run repeats the uninterrupted one (a stacked group draws for all models
         # from the first cell's seed)
-        torch.manual_seed(int(self.specs[0]["seed"]) * 1_000_003 + epoch + 1_000_033)
+        torch.manual_seed(seed_for(self.specs[0]["seed"], epoch, GLOBAL_STREAM))
         n, bs = self.data.n, int(self.tr["batch_size"])
         perms = torch.stack([
             torch.randperm(n, device=self.dev, generator=torch.Generator(device=self.dev)
-                           .manual_seed(int(s["seed"]) * 1_000_003 + epoch))
+                           .manual_seed(seed_for(s["seed"], epoch)))
             for s in self.specs])
         total = torch.zeros(self.size, device=self.dev)
-        adv = self._adversarial(epoch) if self.adv else None
+        objective = None
+        if self.objective is not None:
+            _, obj, opts = self.objective
+            objective = obj.make(self, epoch, opts)
         for i in range(0, n, bs):
             idx = perms[:, i:i + bs]
             xb, per_model = self.data.train_batch(idx)
             yb = self.data.y_noisy.gather(1, idx)
-            if adv is not None:  # one model (Single): the batch and its critical samples
-                loss = adv(xb[0] if per_model else xb, yb[0]).view(1)
+            if objective is not None:
+                loss = objective(xb, yb, idx, per_model)
             else:
                 with self.amp():
                     loss = self.losses(self.group(xb, per_model), yb)
@@ -178,24 +215,6 @@ class GroupTrainer:
             self.opt.step()
             total += loss.detach() * idx.shape[1]
         return total / n
-
-    def _adversarial(self, epoch: int):
-        """Arpit et al. 2017, Sec. 5: the batch loss mixed with the loss on the critical
-        samples LASS finds in the batch (memrepro.adversarial); LASS noise seeded by
-        (seed, epoch), so a resumed run repeats."""
-        from .adversarial import adversarial_loss
-        from .lass import pixel_box
-
-        d, model = self.data, self.group.module(0)
-        box = pixel_box(d.mean.flatten().cpu(), d.std.flatten().cpu(), device=self.dev)
-        gen = torch.Generator(device=self.dev).manual_seed(
-            int(self.specs[0]["seed"]) * 1_000_003 + epoch + 500_009)
-        weight, steps = float(self.adv["weight"]), int(self.adv.get("max_iter", 20))
-
-        def mixed(xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
-            return adversarial_loss(model, xb, yb, self.loss_fns[0], weight, box, steps, gen,
-                                    self.amp)[0]
-        return mixed
 
     @torch.no_grad()
     def logits(self, split: str) -> torch.Tensor:
@@ -218,21 +237,19 @@ class GroupTrainer:
         for i, fn in enumerate(self.loss_fns):
             rows.append({**label_metrics(pred[i], d.y_noisy[i], d.y_clean, d.corrupted[i]),
                          "test_acc": _mean(tpred[i] == d.y_test),
-                         "test_loss": float(fn(test[i], d.y_test).mean()), "csr": float("nan")})
+                         "test_loss": float(fn(test[i], d.y_test).mean())})
         return rows, train
 
     def evaluate_at(self, epoch: int) -> tuple[list[dict[str, float]], torch.Tensor]:
-        """``evaluate`` plus the CSR probe when it is due at this epoch."""
+        """``evaluate`` plus the history probes' columns (measured where due)."""
         rows, train = self.evaluate()
-        if self.csr is not None and self.csr.due(epoch):
-            for row, value in zip(rows, self.csr(epoch, self.group, self.data), strict=True):
-                row["csr"] = value
+        self.probes.measure_history(self, epoch, train, rows)
         return rows, train
 
     def fitted(self, histories: list[list[dict]]) -> bool:
         """Whether training may end now: stop_when_fit and every cell fits its labels."""
         return bool(self.tr.get("stop_when_fit")) and bool(histories) and all(
-            h[-1]["j1"] >= FIT for h in histories)
+            h[-1]["j1"] >= 1.0 - FIT_TOL for h in histories)
 
     def run(self, out_dirs: list[str | Path], *, stop_after: int | None = None,
             progress: bool | None = None, keep_checkpoints: bool = False,
@@ -244,13 +261,12 @@ class GroupTrainer:
         out_dirs = [Path(o) for o in out_dirs]
         fps = [fingerprint(s) for s in self.specs]
         ckpts = [o / "checkpoint.pt" for o in out_dirs]
-        probes = Probes(self.specs, out_dirs, self.loss_fns)
         histories, start = self._resume(ckpts, fps)
         if start == 0:
             rows, train_logits = self.evaluate_at(0)
             histories = [[{"epoch": 0, "lr": self.lr(0), "loss": float("nan"), **r}]
                          for r in rows]
-            probes.record(0, train_logits, self.data)
+            self.probes.record_files(self, 0, train_logits, out_dirs)
         epochs, every = int(self.tr["epochs"]), int(self.tr.get("checkpoint_every", 10))
         t0, seen = time.perf_counter(), 0
         name = desc or self.specs[0].get("slug", "train")
@@ -261,7 +277,7 @@ class GroupTrainer:
             loss = self.train_epoch(epoch).tolist()
             seen += self.data.n * self.size
             rows, train_logits = self.evaluate_at(epoch + 1)
-            probes.record(epoch + 1, train_logits, self.data)
+            self.probes.record_files(self, epoch + 1, train_logits, out_dirs)
             for i, (h, row) in enumerate(zip(histories, rows, strict=True)):
                 if not math.isfinite(loss[i]):
                     raise FloatingPointError(
@@ -281,7 +297,8 @@ class GroupTrainer:
                 break
         wall = time.perf_counter() - t0
         for i, o in enumerate(out_dirs):
-            _finish(o, self.specs[i], self.group.state_dict(i), histories[i], self.dev, {
+            _finish(o, self.specs[i], self.group.state_dict(i), histories[i], self.columns,
+                    self.dev, {
                 "mode": self.mode, "size": self.size, "wall_time_s": round(wall, 3),
                 "model_samples_per_s": round(seen / max(wall, 1e-9), 1),
                 "cells": [s.get("slug") for s in self.specs], **(job or {})})
@@ -323,20 +340,23 @@ def group_mode(specs: list[dict], data: TrainData, mode: str = "auto") -> str:
     return choose_mode(mode, model, len(specs), data.x.device)
 
 
-def differing(specs: list[dict]) -> list[str]:
+def differing(specs: list[dict], objectives: dict[str, Objective] | None = None) -> list[str]:
     """Why a group must run its cells one after another: the settings in which they differ
-    beyond seed, noise and loss (a swept model, train or subset value), or adversarial
-    training (empty: the group may be stacked)."""
+    beyond seed, noise and loss (a swept model, train or subset value), or an objective that
+    steps one model at a time (empty: the group may be stacked)."""
     out = [k for k in ("model", "train", "subset")
            if len({json.dumps(s.get(k), sort_keys=True) for s in specs}) > 1]
-    if len(specs) > 1 and specs[0]["train"].get("adversarial"):
-        out.append("train.adversarial")  # LASS searches one model at a time
+    for name, obj in (objectives or {}).items():
+        if len(specs) > 1 and obj.single_model and specs[0]["train"].get(name):
+            out.append(f"train.{name}")
     return out
 
 
 def train_group(specs: list[dict], datas: list[TrainData], out_dirs: list[str | Path], *,
                 mode: str = "auto", compile: bool = False, progress: bool | None = None,
-                stop_after: int | None = None, desc: str | None = None) -> list[list[dict]]:
+                stop_after: int | None = None, desc: str | None = None,
+                probes: dict[str, Probe] | None = None,
+                objectives: dict[str, Objective] | None = None) -> list[list[dict]]:
     """Train a group of cells and write every cell's outputs; returns their histories.
 
     Stacked groups step all models at once; sequential ones (and groups whose cells differ in
@@ -344,13 +364,14 @@ def train_group(specs: list[dict], datas: list[TrainData], out_dirs: list[str | 
     job, not per cell), keeping every cell's final checkpoint until the whole group is done so
     a killed job loses no finished cell.
     """
-    if not differing(specs) and group_mode(specs, datas[0], mode) != "sequential":
-        return GroupTrainer(specs, datas, mode, compile).run(
+    hooks = {"probes": probes, "objectives": objectives}
+    if not differing(specs, objectives) and group_mode(specs, datas[0], mode) != "sequential":
+        return GroupTrainer(specs, datas, mode, compile, **hooks).run(
             out_dirs, stop_after=stop_after, progress=progress, desc=desc)
     histories = []
     job = {"mode": "sequential", "size": len(specs), "cells": [s.get("slug") for s in specs]}
     for spec, data, out in zip(specs, datas, out_dirs, strict=True):
-        trainer = GroupTrainer([spec], [data], "auto", compile)
+        trainer = GroupTrainer([spec], [data], "auto", compile, **hooks)
         histories.append(trainer.run([out], stop_after=stop_after, progress=progress,
                                      keep_checkpoints=True, job=job)[0])
         h = histories[-1]
@@ -363,18 +384,20 @@ def train_group(specs: list[dict], datas: list[TrainData], out_dirs: list[str | 
 
 
 def train_cell(spec: dict[str, Any], data: TrainData, out_dir: str | Path, *,
-               stop_after: int | None = None, progress: bool | None = None) -> list[dict]:
+               stop_after: int | None = None, progress: bool | None = None,
+               probes: dict[str, Probe] | None = None,
+               objectives: dict[str, Objective] | None = None) -> list[dict]:
     """Train one cell alone; write history.csv, model.pt and run.json under ``out_dir``."""
-    return GroupTrainer([spec], [data]).run([out_dir], stop_after=stop_after,
-                                            progress=progress)[0]
+    return GroupTrainer([spec], [data], probes=probes, objectives=objectives).run(
+        [out_dir], stop_after=stop_after, progress=progress)[0]
 
 
-def _finish(out_dir: Path, spec, state: dict[str, torch.Tensor], history, dev,
-            group: dict[str, Any]) -> None:
+def _finish(out_dir: Path, spec, state: dict[str, torch.Tensor], history, columns: list[str],
+            dev, group: dict[str, Any]) -> None:
     import pandas as pd
 
     io.write_text(out_dir / "history.csv",
-                  pd.DataFrame(history, columns=HISTORY_COLUMNS).to_csv(index=False))
+                  pd.DataFrame(history, columns=columns).to_csv(index=False))
     with io.atomic_path(out_dir / "model.pt") as tmp:
         torch.save({k: v.cpu() for k, v in state.items()}, tmp)
     io.write_json(out_dir / "run.json", {
@@ -389,6 +412,6 @@ def _finish(out_dir: Path, spec, state: dict[str, torch.Tensor], history, dev,
 def versions() -> dict[str, str]:
     import platform
 
-    from . import __version__
+    from memrepro import __version__
     return {"memrepro": __version__, "torch": torch.__version__, "numpy": np.__version__,
             "python": platform.python_version()}

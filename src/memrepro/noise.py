@@ -29,11 +29,24 @@ class NoiseResult:
 
 NoiseFn = Callable[[np.ndarray, int, float, np.random.Generator], NoiseResult]
 NOISES: dict[str, NoiseFn] = {}
+FULL_RATE: set[str] = set()  # noises for which eta = 1 is meaningful (every example noisy)
 
 
-def register_noise(fn: NoiseFn) -> NoiseFn:
-    NOISES[fn.__name__] = fn
-    return fn
+def register_noise(fn: NoiseFn | None = None, *, full_rate: bool = False):
+    """Register a noise under its function name: ``@register_noise``, or
+    ``@register_noise(full_rate=True)`` for a noise whose rate 1 is meaningful (all examples
+    replaced); the configuration refuses eta = 1 for the others."""
+    def add(f: NoiseFn) -> NoiseFn:
+        NOISES[f.__name__] = f
+        if full_rate:
+            FULL_RATE.add(f.__name__)
+        return f
+    return add if fn is None else add(fn)
+
+
+def allows_full_rate(name: str) -> bool:
+    """Whether eta = 1 is a valid rate of noise ``name``."""
+    return name in FULL_RATE
 
 
 def rng_for(noise: str, rate: float, seed: int) -> np.random.Generator:
@@ -79,7 +92,7 @@ def resample_uniform(y: np.ndarray, k: int, rate: float, rng: np.random.Generato
                        "K classes (can stay correct)", {"redrawn": redraw})
 
 
-@register_noise
+@register_noise(full_rate=True)
 def random_labels(y: np.ndarray, k: int, rate: float, rng: np.random.Generator) -> NoiseResult:
     """AR randY / LLJ: exactly round(eta n) examples get a uniform draw from all K classes."""
     chosen = _exact_subset(y.size, rate, rng)
@@ -89,7 +102,7 @@ def random_labels(y: np.ndarray, k: int, rate: float, rng: np.random.Generator) 
                        "by uniform draws from all K classes", {"redrawn": chosen})
 
 
-@register_noise
+@register_noise(full_rate=True)
 def random_inputs(y: np.ndarray, k: int, rate: float, rng: np.random.Generator) -> NoiseResult:
     """AR randX: round(eta n) inputs are replaced by Gaussian noise with the data's mean and
     variance; labels stay. The engine draws the noise from ``input_seed``."""
@@ -100,7 +113,7 @@ def random_inputs(y: np.ndarray, k: int, rate: float, rng: np.random.Generator) 
                        {"inputs_replaced": chosen, "input_seed": seed})
 
 
-@register_noise
+@register_noise(full_rate=True)
 def unique_class(y: np.ndarray, k: int, rate: float, rng: np.random.Generator) -> NoiseResult:
     """AR Fig. 3 right: every example is its own class (rate is ignored)."""
     n = y.size

@@ -1,104 +1,105 @@
-"""Per-example probes recorded during training, batched over examples and models.
+"""Probes: measurements taken during training, at chosen epochs, batched over the group.
 
-A cell asks for probes in its spec: ``probes: {per_example: {epochs: [1, 10]}}``. At each
-listed epoch (0 = initialisation) every probe gets the training-set logits (M, n, K) that the
-engine's evaluation pass already computed for all M models of the group, so a probe costs
-a few tensor operations, never a loop over examples. Each record is written at once to
-``<run>/probes/<probe>_epoch-<e>.npz`` (atomically), so a resumed job keeps what was recorded
-before the interruption.
+A cell asks for probes in its spec: ``probes: {per_example: {epochs: [1, 10]}}``; a probe is
+due at every epoch listed in ``epochs`` (0 = initialisation) and, when ``every: k`` is given,
+at every k-th epoch. A :class:`Probe` either writes a file per epoch and run
+(``<run>/probes/<probe>_epoch-<e>.npz``, atomically, so a resumed job keeps what was recorded
+before an interruption) or fills a column of history.csv named after it (one number per run
+and epoch; empty where it was not due).
 
-Registry: ``PROBES[name](logits, data, loss_fns) -> {array name: (M, n) tensor}``.
+``measure(opts, trainer, epoch, train_logits)`` gets the probe's options, the group's
+``GroupTrainer`` (models, data, losses, seeds) and the training-set logits (M, n, K) that the
+engine's evaluation pass already computed for all M models, so a per-example probe costs a
+few tensor operations. It returns ``{array name: (M, ...) tensor}`` for a file probe, or M
+floats for a history probe.
 
-``csr`` is the other kind of probe: one number per model and epoch, the critical sample ratio
-(Arpit et al. 2017, Sec. 4.1) on a fixed set of test images, written to the history.
+The core defines ``per_example``; papers add their own (Arpit et al.: ``csr``) through their
+index, and ``memrepro.catalog`` hands the merged set to the engine.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
-from . import io
+from memrepro import io
+from memrepro.paths import probe_path
 
-PROBES: dict[str, Callable] = {}
-
-
-def register_probe(fn: Callable) -> Callable:
-    PROBES[fn.__name__] = fn
-    return fn
+WRITES = ("npz", "history")
 
 
-@register_probe
-def per_example(logits: torch.Tensor, data, loss_fns) -> dict[str, torch.Tensor]:
+@dataclass(frozen=True)
+class Probe:
+    measure: Callable[[dict, Any, int, torch.Tensor], Any]
+    writes: str = "npz"
+
+    def __post_init__(self):
+        if self.writes not in WRITES:
+            raise ValueError(f"Probe.writes: {self.writes!r} is not allowed; allowed: "
+                             f"{list(WRITES)}")
+
+
+def due(opts: dict, epoch: int) -> bool:
+    """Whether a probe with these options measures at ``epoch``."""
+    every = int(opts.get("every", 0) or 0)
+    return epoch in opts.get("epochs", []) or (every > 0 and epoch % every == 0)
+
+
+def per_example(opts: dict, trainer, epoch: int, logits: torch.Tensor) -> dict[str, torch.Tensor]:
     """Predicted class, whether it is the (noisy) label trained on, and the cell's own loss
     on that label, for every training example: what per-example misclassification rates
     (Arpit et al. 2017, Fig. 1) and example-difficulty statistics are computed from."""
-    losses = torch.stack([fn(logits[i], data.y_noisy[i]) for i, fn in enumerate(loss_fns)])
+    y = trainer.data.y_noisy
+    losses = torch.stack([fn(logits[i], y[i]) for i, fn in enumerate(trainer.loss_fns)])
     pred = logits.argmax(2)
-    return {"pred": pred.to(torch.int16), "correct": pred == data.y_noisy,
-            "loss": losses.float()}
+    return {"pred": pred.to(torch.int16), "correct": pred == y, "loss": losses.float()}
 
 
-def probe_path(run_dir: str | Path, name: str, epoch: int) -> Path:
-    return Path(run_dir) / "probes" / f"{name}_epoch-{epoch}.npz"
+CORE_PROBES: dict[str, Probe] = {"per_example": Probe(per_example, writes="npz")}
 
 
-class CriticalSampleRatio:
-    """The CSR of every model of a group at chosen epochs (``probes: {csr: {...}}``).
-
-    The first ``examples`` test images (500 by default, as in the LASS code the authors
-    shared; the paper measures on the validation set, Sec. 4.2), each model normalising them
-    with its own training statistics. LASS (``memrepro.lass``) with the paper's settings on the
-    0-255 scale, alpha 0.25, beta 0.2, radius 0.3 (footnotes 4 and 6), at most ``max_iter``
-    steps (20; the paper gives none). Each model's Langevin noise comes from a generator seeded
-    by (seed, epoch), so the value does not depend on the group.
-    """
-
-    def __init__(self, opts: dict, seeds: list[int]):
-        self.opts, self.seeds = opts, seeds
-        self.epochs = set(opts.get("epochs", []))
-        self.every = int(opts.get("every", 0) or 0)
-
-    def due(self, epoch: int) -> bool:
-        return epoch in self.epochs or (self.every > 0 and epoch % self.every == 0)
-
-    def __call__(self, epoch: int, group, data) -> list[float]:
-        from .lass import critical_sample_ratio, pixel_box
-
-        o = self.opts
-        x = data.x_test[:int(o.get("examples", 500))].float() / 255.0
-        out = []
-        for i, seed in enumerate(self.seeds):
-            mean = data.mean[i] if data.mean.dim() == 5 else data.mean
-            std = data.std[i] if data.std.dim() == 5 else data.std
-            box = pixel_box(mean.flatten().cpu(), std.flatten().cpu(), o.get("alpha", 0.25),
-                            o.get("beta", 0.2), o.get("radius", 0.3), device=x.device)
-            gen = torch.Generator(device=x.device).manual_seed(int(seed) * 1_000_003 + epoch)
-            out.append(critical_sample_ratio(group.module(i), (x - mean) / std,
-                                             max_iter=int(o.get("max_iter", 20)),
-                                             generator=gen, **box._asdict()))
-        return out
+def history_columns(probes: dict[str, Probe]) -> list[str]:
+    """The history.csv columns the history-writing probes add, in the given order."""
+    return [name for name, p in probes.items() if p.writes == "history"]
 
 
 class Probes:
-    """The probes of a group's cells; all cells of a group ask for the same ones."""
+    """The probes of a group's cells (all cells of a group ask for the same ones), from the
+    known ``probes`` (name -> Probe). Every known history probe has a column in history.csv,
+    asked for or not, so every history of a build has the same columns."""
 
-    def __init__(self, specs: list[dict], out_dirs: list[Path], loss_fns: list):
-        self.wanted = {k: v for k, v in (specs[0].get("probes") or {}).items() if k != "csr"}
+    def __init__(self, specs: list[dict], probes: dict[str, Probe]):
+        self.wanted = dict(specs[0].get("probes") or {})
         for name in self.wanted:
-            if name not in PROBES:
-                raise ValueError(f"probes: {name!r} is not allowed; allowed: {sorted(PROBES)}")
-        self.out_dirs, self.loss_fns = out_dirs, loss_fns
+            if name not in probes:
+                raise ValueError(f"probes: {name!r} is not allowed; allowed: {sorted(probes)}")
+        self.probes = probes
+        self.columns = history_columns(probes)
 
-    def record(self, epoch: int, logits: torch.Tensor, data) -> None:
+    def measure_history(self, trainer, epoch: int, logits: torch.Tensor,
+                        rows: list[dict]) -> None:
+        """Fill each row's history-probe columns: the value where due, else NaN."""
+        for row in rows:
+            row.update(dict.fromkeys(self.columns, float("nan")))
         for name, opts in self.wanted.items():
-            if epoch not in opts.get("epochs", []):
+            if self.probes[name].writes == "history" and due(opts, epoch):
+                values = self.probes[name].measure(opts, trainer, epoch, logits)
+                for row, value in zip(rows, values, strict=True):
+                    row[name] = float(value)
+
+    def record_files(self, trainer, epoch: int, logits: torch.Tensor,
+                     out_dirs: list[Path]) -> None:
+        """Write each due file probe's arrays, one file per run (``out_dirs``)."""
+        for name, opts in self.wanted.items():
+            if self.probes[name].writes != "npz" or not due(opts, epoch):
                 continue
-            arrays = {k: v.cpu().numpy() for k, v in PROBES[name](logits, data,
-                                                                  self.loss_fns).items()}
-            for i, out in enumerate(self.out_dirs):
+            arrays = {k: v.cpu().numpy()
+                      for k, v in self.probes[name].measure(opts, trainer, epoch, logits).items()}
+            for i, out in enumerate(out_dirs):
                 io.write_npz(probe_path(out, name, epoch), epoch=np.array([epoch]),
                              **{k: v[i] for k, v in arrays.items()})

@@ -1,10 +1,13 @@
-# Figures (PDF + PNG + caption) from tidy tables; the loss-symmetry table from the losses.
+# Figures: one job per figure makes its tidy table (results/metrics/) and draws it (PDF + PNG
+# + caption), or, for a kind whose table is the figure, writes it as CSV + Markdown. What a
+# job reads and does comes from its kind (memrepro.catalog.figure_kinds()).
 
 
 rule figure:
     input:
-        table="results/metrics/{paper}/{name}.csv",
+        figure_inputs,
     output:
+        table="results/metrics/{paper}/{name}.csv",
         pdf="results/figures/{paper}/{name}.pdf",
         png=report(
             "results/figures/{paper}/{name}.png",
@@ -19,6 +22,8 @@ rule figure:
             "title": figure_title(PLAN.figures[fid_of(wc)], PLAN),
         },
         caption=lambda wc: figure_caption(fid_of(wc), PLAN.figures[fid_of(wc)], PLAN),
+        entries=figure_entries_of,
+    threads: figure_threads
     log:
         "logs/figure/{paper}/{name}.log",
     conda:
@@ -27,7 +32,9 @@ rule figure:
         "../scripts/figure.py"
 
 
-rule symmetry:
+rule table_figure:
+    input:
+        figure_inputs,
     output:
         csv=report(
             "results/figures/{paper}/{name}.csv",
@@ -38,10 +45,28 @@ rule symmetry:
         md="results/figures/{paper}/{name}.md",
     params:
         spec=lambda wc: PLAN.figures[fid_of(wc)],
-        caption=lambda wc: symmetry_caption(PLAN.figures[fid_of(wc)], PLAN),
+        caption=lambda wc: figure_caption(fid_of(wc), PLAN.figures[fid_of(wc)], PLAN),
+        entries=figure_entries_of,
+    threads: figure_threads
     log:
         "logs/figure/{paper}/{name}.log",
     conda:
         CONDA_ENV
     script:
-        "../scripts/symmetry.py"
+        "../scripts/figure.py"
+
+
+rule summary:
+    input:
+        [history_path(c) for c in PLAN.cells.values()],
+    output:
+        summary="results/summary.json",
+        plots=directory("results/plots"),
+    params:
+        entries=[(c, history_path(c)) for c in PLAN.cells.values()],
+    log:
+        "logs/summary.log",
+    conda:
+        CONDA_ENV
+    script:
+        "../scripts/summary.py"

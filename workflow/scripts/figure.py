@@ -1,15 +1,31 @@
-"""Snakemake script: one figure (PDF + PNG + caption) from its tidy table."""
+"""Snakemake script: one figure. Its kind makes the tidy table from what it reads, then draws
+it (table -> results/metrics/, PDF + PNG + caption), or writes the table as the figure
+(CSV + Markdown)."""
 
 import pandas as pd
 
-from memrepro.figures import FIGURES
+from memrepro import catalog, io
+from memrepro.figures import write_figure, write_table_figure
 from memrepro.logs import to_log
 
 sm = snakemake  # noqa: F821 - injected by Snakemake
-to_log(sm.log)
+log = to_log(sm.log)
 spec = sm.params.spec
-if spec["kind"] not in FIGURES:
-    raise ValueError(f"figure {spec.get('title')!r}: unknown kind {spec['kind']!r}; "
-                     f"known: {sorted(FIGURES)}")
-table = pd.read_csv(sm.input.table)
-FIGURES[spec["kind"]](table, spec, sm.params.caption, sm.output.pdf, sm.output.png)
+kind = catalog.figure_kinds()[spec["kind"]]
+if kind.threads:
+    import torch
+
+    torch.set_num_threads(max(1, int(sm.threads)))
+if kind.reads == "dataset":
+    inputs = io.load_npz(sm.input[0])
+else:
+    inputs = sm.params.entries
+table = kind.table(inputs, spec)
+log.info("%s table: %d rows", spec["kind"], len(table))
+if kind.draw is None:
+    write_table_figure(table, sm.output.csv, sm.output.md, sm.params.caption)
+else:
+    io.write_text(sm.output.table, table.to_csv(index=False))
+    # drawn from the table as written, so a figure redrawn from results/metrics/ is the same
+    write_figure(kind.draw(pd.read_csv(sm.output.table), spec), sm.output.pdf, sm.output.png,
+                 sm.params.caption)

@@ -3,7 +3,7 @@
 
 from memrepro import io
 from memrepro.logs import to_log
-from memrepro.metrics import summary, write_plot_tables
+from memrepro.tables import summary, write_plot_tables
 
 sm = snakemake  # noqa: F821 - injected by Snakemake
 to_log(sm.log)

@@ -11,7 +11,7 @@ gpu = claim_gpu() if sm.resources.gpu else None
 
 import torch  # noqa: E402
 
-from memrepro import io  # noqa: E402
+from memrepro import catalog, io  # noqa: E402
 from memrepro.device_data import pick_device, to_device_many  # noqa: E402
 from memrepro.engine import train_group  # noqa: E402
 from memrepro.logs import to_log  # noqa: E402
@@ -34,8 +34,10 @@ for subset in {s.get("subset") for s in specs}:  # a swept training-set size: on
         datas[i] = d
 log.info("training %s: %d cell(s) on %s (%d threads), mode %s", sm.params.name, len(specs),
          device, sm.threads, sm.params.mode)
+probes, objectives = catalog.training_hooks()
 histories = train_group(specs, datas, [Path(h).parent for h in sm.output.history],
-                        mode=sm.params.mode, compile=sm.params.compile, desc=sm.params.name)
+                        mode=sm.params.mode, compile=sm.params.compile, desc=sm.params.name,
+                        probes=probes, objectives=objectives)
 for spec, run_file, nm, history in zip(specs, sm.output.run, noise_meta, histories, strict=True):
     run = io.read_json(run_file)
     run.update({"data": {"name": meta["name"], "sha256": meta["sha256"]}, "noise": nm})

@@ -10,8 +10,8 @@ downscaled 14x14 MNIST digits using SGD" and reports
   (left) vs random (right), normal labels.
 
 The measurement itself (unrolled SGD, ``L_t``, truncation, Gini) lives in
-:mod:`memrepro.sensitivity`; this module picks the examples, builds the four (two) runs and
-returns tidy tables for :mod:`memrepro.sensitivity_figures`.
+:mod:`memrepro.papers.ar.loss_sensitivity`; this module picks the examples, builds the four
+(two) runs and returns tidy tables for :mod:`memrepro.papers.ar.sensitivity_figures`.
 
 **What "random data" is (our choice).** Random *inputs*: Gaussian noise with the per-channel mean
 and standard deviation of the chosen (standardised) examples, with the *same* labels. In the right
@@ -44,7 +44,8 @@ lr             0.5      plain SGD on standardised inputs. Real data, K = 10, fin
 batch_size     50       20 steps per epoch at n = 1000
 steps          300      15 epochs at n = 1000 (cost grows with steps * restart_every)
 restart_every  20       truncated unrolling with one epoch of look-back, O(steps * W) cost
-                        (see :mod:`memrepro.sensitivity`); null: the full unrolled graph
+                        (see :mod:`memrepro.papers.ar.loss_sensitivity`); null: the full
+                        unrolled graph
 seed           0        model, minibatch order, example choice and noise (seed + 1)
 =============  =======  ======================================================================
 
@@ -69,7 +70,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.func import functional_call
 
-from memrepro.sensitivity import (
+from memrepro.papers.ar.loss_sensitivity import (
     class_sensitivity,
     epoch_batches,
     loss_sensitivity,
@@ -77,13 +78,14 @@ from memrepro.sensitivity import (
     small_mlp,
     unrolled_sgd,
 )
+from memrepro.papers.ar.sensitivity_figures import DATA_LABELS
 
 DEFAULTS: dict[str, Any] = {"examples": 1000, "side": 14, "hidden": 16, "depth": 2, "lr": 0.5,
                             "batch_size": 50, "steps": 300, "restart_every": 20, "seed": 0}
-GINI_COLUMNS = ["panel", "panel_title", "data", "labels", "step", "epoch", "gini", "train_acc"]
-MATRIX_COLUMNS = ["panel", "panel_title", "data", "i", "j", "value", "train_acc"]
+GINI_TABLE_COLUMNS = ["panel", "panel_title", "data", "labels", "step", "epoch", "gini",
+                      "train_acc"]
+MATRIX_TABLE_COLUMNS = ["panel", "panel_title", "data", "i", "j", "value", "train_acc"]
 DATA_KINDS = ("real", "random")
-PANEL_TITLES = {"real": "real data", "random": "random inputs"}
 
 
 # --- examples ---------------------------------------------------------------------------------
@@ -203,7 +205,7 @@ def gini_table(x_uint8: np.ndarray, y: np.ndarray, spec: dict | None = None) -> 
                 "labels": kind, "step": steps, "epoch": steps / per_epoch,
                 "gini": running_gini(g),
                 "train_acc": final_accuracy(model, X, targets, batches, s["lr"])}))
-    return pd.concat(frames, ignore_index=True)[GINI_COLUMNS]
+    return pd.concat(frames, ignore_index=True)[GINI_TABLE_COLUMNS]
 
 
 # --- Fig. 4 -----------------------------------------------------------------------------------
@@ -223,7 +225,7 @@ def class_matrix_table(x_uint8: np.ndarray, y: np.ndarray,
         m = class_sensitivity(model, X, labels, batches, s["lr"], k, batched=True,
                               restart_every=s["restart_every"])
         frames.append(pd.DataFrame({
-            "panel": panel, "panel_title": PANEL_TITLES[data], "data": data,
+            "panel": panel, "panel_title": DATA_LABELS[data], "data": data,
             "i": ii.ravel(), "j": jj.ravel(), "value": m.detach().double().numpy().ravel(),
             "train_acc": final_accuracy(model, X, labels, batches, s["lr"])}))
-    return pd.concat(frames, ignore_index=True)[MATRIX_COLUMNS]
+    return pd.concat(frames, ignore_index=True)[MATRIX_TABLE_COLUMNS]

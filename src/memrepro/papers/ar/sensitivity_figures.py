@@ -1,14 +1,12 @@
-"""Arpit et al. 2017, Figs. 3 and 4 drawn from the tables of :mod:`memrepro.ar_sensitivity`.
+"""Arpit et al. 2017, Figs. 3 and 4: the ``gini`` and ``class_sensitivity`` kinds.
 
-Same conventions as :mod:`memrepro.figures`: every plotter takes (tidy table, spec from
-params.yaml, caption, out_pdf, out_png), draws on a bare ``Figure`` (no pyplot state) under the
-fixed ``STYLE``, and writes PDF, PNG and ``<stem>.caption.txt`` atomically with fixed metadata.
-This module only draws: it never imports torch.
+Their tables are computed from the prepared dataset (``reads="dataset"``) by
+:mod:`memrepro.papers.ar.sensitivity_runs`, imported only when a table is made, so drawing
+never imports torch. Each drawing returns a bare ``Figure`` (no pyplot state) under the fixed
+``STYLE``.
 """
 
 from __future__ import annotations
-
-import os
 
 import matplotlib
 import numpy as np
@@ -17,21 +15,13 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 
-from memrepro.figures import (
-    ETA_PALETTE,
-    STYLE,
-    _wrap,
-    caption_path,
-    register_figures,
-    save_figure,
-)
-from memrepro.io import write_text
+from memrepro.figures import ETA_PALETTE, STYLE, FigureKind, wrap_title
 
-GINI_COLUMNS = ["panel", "panel_title", "data", "step", "epoch", "gini"]
-MATRIX_COLUMNS = ["panel", "panel_title", "data", "i", "j", "value"]
+GINI_DRAW_COLUMNS = ["panel", "panel_title", "data", "step", "epoch", "gini"]
+MATRIX_DRAW_COLUMNS = ["panel", "panel_title", "data", "i", "j", "value"]
 DATA_COLOURS = {"real": ETA_PALETTE[0], "random": ETA_PALETTE[3]}
 DATA_LABELS = {"real": "real data", "random": "random inputs"}
-PANEL_WIDTH_IN = 4.2
+SENSITIVITY_PANEL_WIDTH_IN = 4.2  # a little wider than the base's 4.0: square heatmaps
 
 
 def _check(table: pd.DataFrame, spec: dict, columns: list[str]) -> str:
@@ -66,23 +56,20 @@ def _acc_note(rows: pd.DataFrame) -> str:
     return f" (train acc. {100 * float(rows['train_acc'].iloc[0]):.0f}%)"
 
 
-def _finish(fig: Figure, spec: dict, width: float, caption: str, out_pdf: str | os.PathLike,
-            out_png: str | os.PathLike) -> None:
+def _titled(fig: Figure, spec: dict, width: float) -> Figure:
     if spec.get("title"):
-        fig.suptitle(_wrap(str(spec["title"]), width))
-    save_figure(fig, out_pdf, out_png)
-    write_text(caption_path(out_png), caption.rstrip("\n") + "\n")
+        fig.suptitle(wrap_title(str(spec["title"]), width))
+    return fig
 
 
 # --- Fig. 3 -----------------------------------------------------------------------------------
 
-def plot_gini(table: pd.DataFrame, spec: dict, caption: str, out_pdf: str | os.PathLike,
-              out_png: str | os.PathLike) -> None:
+def draw_gini(table: pd.DataFrame, spec: dict) -> Figure:
     """Fig. 3: Gini coefficient of gbar_x over examples vs epoch, one line per data kind;
     left: normal labels, right: one class per example."""
-    title = _check(table, spec, GINI_COLUMNS)
+    title = _check(table, spec, GINI_DRAW_COLUMNS)
     panels = _panels(table, title)
-    width = PANEL_WIDTH_IN * len(panels)
+    width = SENSITIVITY_PANEL_WIDTH_IN * len(panels)
     with matplotlib.rc_context(STYLE):
         fig = Figure(figsize=(width, 3.6), layout="constrained")
         FigureCanvasAgg(fig)
@@ -98,7 +85,7 @@ def plot_gini(table: pd.DataFrame, spec: dict, caption: str, out_pdf: str | os.P
             ax.set_ylim(0, 1)
             ax.legend(loc="upper left", framealpha=0.85)
         axes[0].set_ylabel(r"Gini coefficient of $\bar g_x$")
-        _finish(fig, spec, width, caption, out_pdf, out_png)
+        return _titled(fig, spec, width)
 
 
 # --- Fig. 4 -----------------------------------------------------------------------------------
@@ -121,15 +108,14 @@ def _log_norm(mats: list[np.ndarray], title: str) -> LogNorm:
     return LogNorm(vmin=lo, vmax=hi if hi > lo else lo * 10)
 
 
-def plot_class_sensitivity(table: pd.DataFrame, spec: dict, caption: str,
-                           out_pdf: str | os.PathLike, out_png: str | os.PathLike) -> None:
+def draw_class_sensitivity(table: pd.DataFrame, spec: dict) -> Figure:
     """Fig. 4: heatmaps of gbar(i, j), i = class of the loss term (rows), j = class of the
     training examples (columns); real left, random right; shared log colour scale."""
-    title = _check(table, spec, MATRIX_COLUMNS)
+    title = _check(table, spec, MATRIX_DRAW_COLUMNS)
     panels = _panels(table, title)
     mats = [_matrix(rows, title) for _, rows in panels]
     norm = _log_norm(mats, title)
-    width = PANEL_WIDTH_IN * len(panels) + 0.8
+    width = SENSITIVITY_PANEL_WIDTH_IN * len(panels) + 0.8
     with matplotlib.rc_context({**STYLE, "axes.grid": False}):
         fig = Figure(figsize=(width, 4.0), layout="constrained")
         FigureCanvasAgg(fig)
@@ -145,7 +131,35 @@ def plot_class_sensitivity(table: pd.DataFrame, spec: dict, caption: str,
             ax.set_xticks(ticks)
             ax.set_yticks(ticks)
         fig.colorbar(image, ax=list(axes), label=r"$\bar g(i, j)$ (log scale)", shrink=0.9)
-        _finish(fig, spec, width, caption, out_pdf, out_png)
+        return _titled(fig, spec, width)
 
 
-SENS_FIGURES = register_figures({"gini": plot_gini, "class_sensitivity": plot_class_sensitivity})
+def _gini_table(arrays: dict, spec: dict) -> pd.DataFrame:
+    from memrepro.papers.ar.sensitivity_runs import gini_table  # torch: tables only
+
+    return gini_table(arrays["x_train"], arrays["y_train"], spec.get("settings") or {})
+
+
+def _class_matrix_table(arrays: dict, spec: dict) -> pd.DataFrame:
+    from memrepro.papers.ar.sensitivity_runs import class_matrix_table
+
+    return class_matrix_table(arrays["x_train"], arrays["y_train"], spec.get("settings") or {})
+
+
+_KEYS = frozenset({"dataset", "settings"})
+_DEFAULTS = ("Settings not given take the defaults of memrepro.papers.ar.sensitivity_runs, "
+             "which gives the reason for each. ")
+GINI = FigureKind(
+    table=_gini_table, draw=draw_gini, reads="dataset", keys=_KEYS, threads=True,
+    note=(_DEFAULTS + "Loss-sensitivity g_x^t = ||dL_t/dx||_1 back-propagated through the "
+          "unrolled SGD steps, L_t the full-set mean cross-entropy after step t; Gini "
+          "coefficient over examples of its running mean over steps. Random data: Gaussian "
+          "inputs with the data's per-channel mean and variance (the only way 'random' "
+          "differs from real in the one-class-per-example panel)."))
+CLASS_SENSITIVITY = FigureKind(
+    table=_class_matrix_table, draw=draw_class_sensitivity, reads="dataset", keys=_KEYS,
+    threads=True,
+    note=(_DEFAULTS + "Cell (i, j): mean over training examples x of class j of the time-averaged "
+          "||dL_t(y=i)/dx||_1, L_t(y=i) the class-i terms of the cross-entropy; log colour "
+          "scale shared by both panels. Random data: Gaussian inputs with the data's "
+          "per-channel mean and variance."))

@@ -32,7 +32,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from .lass import PixelBox, lass
+from memrepro.papers.ar.lass import PixelBox, lass
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 

@@ -1,0 +1,76 @@
+"""Every path under results/: one module, used by the rules and the Python code alike.
+
+All paths are relative to the working directory (the repository root for Snakemake and DVC).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+RESULTS = "results"
+RUN_FILES = ("history.csv", "model.pt", "run.json")
+
+
+def fmt_rate(rate: float) -> str:
+    """A noise rate as it appears in file names: ``0.0``, ``0.25``."""
+    return repr(float(rate))
+
+
+def dataset_files(name: str) -> tuple[str, str]:
+    """The prepared dataset: (``.npz`` arrays, ``.json`` sidecar)."""
+    return f"{RESULTS}/data/{name}.npz", f"{RESULTS}/data/{name}.json"
+
+
+def noise_path(dataset: str, noise: str, rate: float, seed: int) -> str:
+    """The noisy labels of (dataset, noise, rate, seed); the sidecar is ``.json`` beside it."""
+    return f"{RESULTS}/noise/{dataset}/{noise}_eta-{fmt_rate(rate)}/seed{seed}.npz"
+
+
+def cell_noise_path(cell: dict) -> str:
+    """The noise file a cell trains on: drawn with ``noise.seed`` when the experiment fixes
+    one (the same noisy data for every seed, e.g. Arpit et al. Fig. 1's 100 initialisations),
+    else with the cell's own seed."""
+    n = cell["noise"]
+    return noise_path(cell["dataset"], n["name"], n["rate"], n.get("seed", cell["seed"]))
+
+
+def run_dir(cell: dict) -> str:
+    return f"{RESULTS}/runs/{cell['experiment']}/{cell['slug']}"
+
+
+def run_path(cell: dict, name: str) -> str:
+    """A file of a cell's run directory (history.csv, model.pt, run.json, ...)."""
+    return f"{run_dir(cell)}/{name}"
+
+
+def history_path(cell: dict) -> str:
+    return run_path(cell, "history.csv")
+
+
+def probe_path(run: str | Path, name: str, epoch: int) -> Path:
+    """The file a file-writing probe records at one epoch of one run."""
+    return Path(run) / "probes" / f"{name}_epoch-{epoch}.npz"
+
+
+def probe_files(cell: dict, file_probes) -> list[str]:
+    """The probe files a cell writes: for each probe it asks for that writes files (names in
+    ``file_probes``), one per listed epoch (``probes: {name: {epochs: [...]}}``)."""
+    return [str(probe_path(run_dir(cell), name, e))
+            for name, opts in sorted((cell.get("probes") or {}).items())
+            if name in file_probes for e in opts.get("epochs", [])]
+
+
+def table_path(stem: str) -> str:
+    """A figure's tidy table, ``stem`` = ``<paper>/<name>[_standin]``."""
+    return f"{RESULTS}/metrics/{stem}.csv"
+
+
+def figure_files(stem: str, drawn: bool = True) -> list[str]:
+    """What a figure writes: PDF + PNG + caption, or CSV + Markdown when its table is the
+    figure."""
+    exts = ("pdf", "png", "caption.txt") if drawn else ("csv", "md")
+    return [f"{RESULTS}/figures/{stem}.{ext}" for ext in exts]
+
+
+SUMMARY = f"{RESULTS}/summary.json"
+PLOTS = f"{RESULTS}/plots"
