@@ -44,7 +44,8 @@ from torch.utils.data import DataLoader, Dataset
 from torch.utils.flop_counter import FlopCounterMode
 from torchvision import transforms
 
-from memrepro.engine import GroupTrainer, group_mode, to_device
+from memrepro.device_data import to_device
+from memrepro.engine import GroupTrainer, group_mode
 from memrepro.engine import build_model as engine_build_model
 from memrepro.io import write_json
 

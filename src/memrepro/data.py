@@ -1,261 +1,42 @@
-"""Datasets: fetch torchvision's raw files, build uint8 NCHW ``.npz`` files, check users' files.
+"""Datasets: build uint8 NCHW ``.npz`` files from raw downloads (``memrepro.download``),
+scikit-learn's digits or users' files, and check users' files.
 
-``download`` lays raw files out as torchvision expects with ``root/<name>`` as its root
-(``mnist/MNIST/raw/``, ``cifar10/cifar-10-batches-py/``, ``svhn/*.mat``) and writes
-``root/<name>/.complete.json`` last: md5, sha256 and url of each raw file, sha256 of each
-extracted file. ``prepare`` reads only data that still match it. Users' ``.npz``: ``x_*`` is
+``prepare`` reads only raw data that still match the download's marker. Users' ``.npz``: ``x_*`` is
 uint8, or float with every value in [0, 1] (becomes ``round(x * 255)``); extra arrays ignored.
 """
 
 from __future__ import annotations
 
-import gzip
-import hashlib
-import http.client
-import json
 import logging
 import math
-import os
-import re
-import shutil
-import tarfile
-import tempfile
-import urllib.request
 import zipfile
-import zlib
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from . import io
+from memrepro import io
+from memrepro.download import (
+    DataError,
+    check_name,
+    refuse,
+    torchvision_datasets,
+    verify_raw,
+)
 
 log = logging.getLogger("memrepro.data")
 
-TORCHVISION = ("mnist", "fashionmnist", "cifar10", "svhn")
 SOURCES = ("torchvision", "sklearn", "npz")
-MARKER = ".complete.json"
 DIGITS_TEST = 360  # the last 360 of a default_rng(0) permutation of sklearn's 1797 digits
 KEYS = ("x_train", "y_train", "x_test", "y_test")
-_TIMEOUT = 60
-_CHUNK = 1 << 20
-
-
-class DataError(ValueError):
-    """A dataset problem; the message names the key, the offending value and what is allowed."""
-
-
-def _tv():  # torchvision is slow to import; config validation never needs it
-    import torchvision.datasets as tvd
-
-    return tvd
-
-
-def _no(key: str, value: Any, allowed: str) -> DataError:
-    return DataError(f"{key}: {value} is not allowed; allowed: {allowed}")
-
-
-def _check_name(name: str, key: str = "name") -> None:
-    if name not in TORCHVISION:
-        raise _no(key, repr(name), f"one of {', '.join(TORCHVISION)}")
-
-
-# --- raw files --------------------------------------------------------------------------------
-def _mirror_base(mirror: str) -> str:
-    allowed = "an http://, https:// or file:// URL base, or an existing local directory"
-    if m := re.match(r"^([A-Za-z][A-Za-z0-9+.-]*)://", mirror):
-        if m.group(1).lower() not in ("http", "https", "file"):
-            raise _no("data.mirror", repr(mirror), allowed)
-        return mirror.rstrip("/")
-    if not Path(mirror).expanduser().is_dir():
-        raise _no("data.mirror", f"{mirror!r} (no such directory)", allowed)
-    return Path(mirror).expanduser().resolve().as_uri()
-
-
-def _apply_mirror(res, mirror: str | None) -> list[tuple[str, str, str]]:
-    res = [(str(u), str(f), str(m).lower()) for u, f, m in res]
-    if not mirror:
-        return res
-    base = _mirror_base(str(mirror))
-    return [(f"{base}/{fn}", fn, md5) for _, fn, md5 in res]
-
-
-def raw_resources(name: str, mirror: str | None = None) -> list[tuple[str, str, str]]:
-    """``(url, filename, md5)`` of every raw file of torchvision dataset ``name``.
-
-    md5s and urls come from torchvision's own class attributes (MNIST: its first mirror; SVHN:
-    train and test only). With ``mirror`` every url becomes ``<mirror>/<filename>``; a local
-    directory becomes a ``file://`` URL.
-    """
-    _check_name(name)
-    tvd = _tv()
-    if name in ("mnist", "fashionmnist"):
-        cls = tvd.MNIST if name == "mnist" else tvd.FashionMNIST
-        res = [(f"{cls.mirrors[0]}{fn}", fn, md5) for fn, md5 in cls.resources]
-    elif name == "cifar10":
-        res = [(tvd.CIFAR10.url, tvd.CIFAR10.filename, tvd.CIFAR10.tgz_md5)]
-    else:
-        res = [tuple(tvd.SVHN.split_list[s]) for s in ("train", "test")]
-    return _apply_mirror(res, mirror)
-
-
-def _raw_relpath(name: str, filename: str) -> Path:
-    sub = {"mnist": "MNIST", "fashionmnist": "FashionMNIST"}.get(name)
-    return Path(sub, "raw", filename) if sub else Path(filename)
-
-
-def _extracted(name: str) -> list[Path]:
-    """Paths (relative to ``root/<name>``) that extraction must produce."""
-    tvd = _tv()
-    if name in ("mnist", "fashionmnist"):
-        cls = tvd.MNIST if name == "mnist" else tvd.FashionMNIST
-        return [_raw_relpath(name, fn.removesuffix(".gz")) for fn, _ in cls.resources]
-    if name == "cifar10":
-        c = tvd.CIFAR10
-        files = [f for f, _ in c.train_list + c.test_list] + [c.meta["filename"]]
-        return [Path(c.base_folder, f) for f in files]
-    return []
-
-
-def _fetch(url: str, target: Path, md5: str) -> None:
-    """Stream ``url`` to ``target``; DataError unless it arrives whole and matches ``md5``."""
-    h, n = hashlib.md5(usedforsecurity=False), 0
-
-    def fail(why: str, actual: str) -> DataError:
-        return DataError(f"{target.name}: {why}; url: {url}; expected md5: {md5}; "
-                         f"actual md5: {actual}")
-
-    try:
-        req = urllib.request.Request(url, headers={"User-Agent": "memrepro"})
-        with urllib.request.urlopen(req, timeout=_TIMEOUT) as resp, open(target, "wb") as out:
-            while chunk := resp.read(_CHUNK):
-                out.write(chunk)
-                h.update(chunk)
-                n += len(chunk)
-    except (OSError, http.client.HTTPException, ValueError) as e:
-        actual = f"{h.hexdigest()} of {n} bytes received" if n else "none (nothing received)"
-        raise fail(f"download failed, md5 checksum not verified ({e!r})", actual) from None
-    if h.hexdigest() != md5:  # also catches a short file served as if complete
-        raise fail(f"md5 checksum mismatch ({n} bytes received)", h.hexdigest())
-
-
-def _extract(path: Path) -> None:
-    if path.name.endswith((".tar.gz", ".tgz")):
-        with tarfile.open(path, "r:gz") as tar:
-            bad = [m.name for m in tar if not (m.isfile() or m.isdir()) or m.name.startswith("/")
-                   or ".." in Path(m.name).parts]
-            if bad:
-                raise DataError(f"{path.name}: archive members {bad} are not allowed; allowed: "
-                                "plain files and directories inside the archive")
-            tar.extractall(path.parent, **({"filter": "data"} if hasattr(tarfile, "data_filter")
-                                           else {}))
-    elif path.suffix == ".gz":
-        with gzip.open(path, "rb") as src, open(path.with_suffix(""), "wb") as dst:
-            shutil.copyfileobj(src, dst, _CHUNK)
-
-
-def _verify(name: str, dest: Path, md5s: dict[str, str] | None = None) -> dict[str, str]:
-    """sha256 of each raw file of a download that still matches its marker, else DataError."""
-    marker = dest / MARKER
-    if not marker.is_file():
-        raise DataError(f"datasets.{name}: not downloaded: {marker} is missing; allowed: data "
-                        "laid out by memrepro.data.download (the `download` rule)")
-    try:
-        record = json.loads(marker.read_text())
-        files, extracted = record["files"], record["extracted"]
-        recorded = {fn: f["md5"] for fn, f in files.items()}
-    except (ValueError, KeyError, TypeError, AttributeError) as e:
-        raise DataError(f"{marker}: unreadable marker ({e!r}); allowed: a marker written by "
-                        "download(); delete it and download again") from None
-    want = sorted(fn for _, fn, _ in raw_resources(name))
-    if sorted(files) != want or (md5s is not None and recorded != md5s):
-        raise DataError(f"{marker}: records {recorded}; allowed: exactly "
-                        f"{md5s or want} (download again)")
-    for rel, sha in [(f["path"], f["sha256"]) for f in files.values()] + list(extracted.items()):
-        path = dest / rel
-        actual = io.sha256(path) if path.is_file() else "missing"
-        if actual != sha:
-            raise DataError(f"{path}: sha256 {actual} is not allowed; allowed: {sha} as recorded "
-                            f"in {marker} (delete {dest} and download again)")
-    return {fn: f["sha256"] for fn, f in files.items()}
-
-
-def download(name: str, root: str | Path, mirror: str | None = None,
-             resources=None) -> Path:
-    """Fetch, md5-check and extract the raw files of ``name`` into ``root/<name>``.
-
-    Everything is built in a temporary directory beside the destination and moved into place
-    only once every checksum passed; any failure raises DataError and leaves nothing behind.
-    ``resources`` (``(url, filename, md5)`` triples) overrides torchvision's list; ``mirror``
-    rewrites every url to ``<mirror>/<filename>`` either way. Returns ``root/<name>``.
-    """
-    _check_name(name)
-    root = Path(root)
-    dest = root / name
-    res = (raw_resources(name, mirror) if resources is None
-           else _apply_mirror(resources, mirror))
-    want = sorted(fn for _, fn, _ in raw_resources(name))
-    if sorted(fn for _, fn, _ in res) != want:
-        raise _no("resources", f"files {sorted(fn for _, fn, _ in res)}", f"{name}'s: {want}")
-    md5s = {fn: md5 for _, fn, md5 in res}
-    try:
-        _verify(name, dest, md5s)
-        log.info("%s: already downloaded and verified in %s", name, dest)
-        return dest
-    except DataError as e:
-        log.info("%s: fetching: no verified copy yet (%s)", name, e)
-    (dest / MARKER).unlink(missing_ok=True)
-    root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".{name}.download-"))
-    try:
-        files = {}
-        for url, fn, md5 in res:
-            rel = _raw_relpath(name, fn)
-            target = tmp / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
-            if (dest / rel).is_file() and io.digest(dest / rel, "md5") == md5:
-                log.info("%s: reusing %s (md5 %s verified)", name, dest / rel, md5)
-                shutil.copyfile(dest / rel, target)
-            else:
-                log.info("%s: fetching %s", name, url)
-                _fetch(url, target, md5)
-            try:
-                _extract(target)
-            except (OSError, EOFError, tarfile.TarError, zlib.error) as e:
-                raise DataError(f"{fn}: cannot extract ({e!r}) although its md5 {md5} matched; "
-                                f"url: {url}") from None
-            files[fn] = {"path": rel.as_posix(), "md5": md5, "sha256": io.sha256(target),
-                         "url": url}
-        missing = [p.as_posix() for p in _extracted(name) if not (tmp / p).is_file()]
-        if missing:
-            raise DataError(f"{name}: extraction did not produce {missing}; allowed: archives "
-                            f"with torchvision's layout (urls: {[u for u, _, _ in res]})")
-        extracted = {p.as_posix(): io.sha256(tmp / p) for p in _extracted(name)}
-        (tmp / MARKER).write_text(json.dumps({"name": name, "files": files,
-                                              "extracted": extracted}, indent=2) + "\n")
-        dest.mkdir(parents=True, exist_ok=True)
-        for entry in sorted(tmp.iterdir()):
-            if entry.name == MARKER:
-                continue
-            old = dest / entry.name
-            if old.is_dir() and not old.is_symlink():
-                shutil.rmtree(old)
-            elif old.exists() or old.is_symlink():
-                old.unlink()
-            os.replace(entry, old)
-        os.replace(tmp / MARKER, dest / MARKER)  # last: its presence means "complete"
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    log.info("%s: downloaded and verified into %s", name, dest)
-    return dest
 
 
 # --- prepared arrays --------------------------------------------------------------------------
 def _load_torchvision(name: str, root: Path, key: str) -> tuple[dict, Any, list[str]]:
-    _check_name(name, f"{key}.name")
+    check_name(name, f"{key}.name")
     dest = root / name
-    raw = _verify(name, dest)  # sha256 of every file vs the marker written after md5 checks
-    tvd = _tv()
+    raw = verify_raw(name, dest)  # sha256 of every file vs the marker written after md5 checks
+    tvd = torchvision_datasets()
     out: dict[str, np.ndarray] = {}
     try:
         if name in ("mnist", "fashionmnist"):
@@ -291,12 +72,12 @@ def _load_torchvision(name: str, root: Path, key: str) -> tuple[dict, Any, list[
 
 def _load_sklearn(spec: dict, key: str) -> tuple[dict, Any, list[str]]:
     if spec.get("name") != "digits":
-        raise _no(f"{key}.name", repr(spec.get("name")), "'digits'")
+        raise refuse(f"{key}.name", repr(spec.get("name")), "'digits'")
     size, channels = spec.get("resize"), spec.get("channels", 1)
     if size is not None and (type(size) is not int or size < 1):
-        raise _no(f"{key}.resize", repr(size), "null or an integer >= 1")
+        raise refuse(f"{key}.resize", repr(size), "null or an integer >= 1")
     if type(channels) is not int or channels not in (1, 3):
-        raise _no(f"{key}.channels", repr(channels), "1 or 3")
+        raise refuse(f"{key}.channels", repr(channels), "1 or 3")
     import sklearn.datasets
 
     digits = sklearn.datasets.load_digits()
@@ -333,7 +114,7 @@ def _load_user_npz(spec: dict, key: str) -> tuple[dict, Any, list[str]]:
     k = info["num_classes"]
     names = spec.get("class_names") or [str(i) for i in range(k)]
     if len(names) != k:
-        raise _no(f"{key}.class_names", f"{len(names)} names", f"one per class ({k} classes)")
+        raise refuse(f"{key}.class_names", f"{len(names)} names", f"one per class ({k} classes)")
     return out, io.sha256(spec["path"]), [str(n) for n in names]
 
 
@@ -368,14 +149,14 @@ def prepare(spec: dict, root: str | Path, out_npz: str | Path, out_json: str | P
     elif source == "npz":
         arrays, raw, classes = _load_user_npz(spec, key)
     else:
-        raise _no(f"{key}.source", repr(source), f"one of {', '.join(SOURCES)}")
+        raise refuse(f"{key}.source", repr(source), f"one of {', '.join(SOURCES)}")
     arrays = {k: np.ascontiguousarray(arrays[k], dtype=np.uint8 if k[0] == "x" else np.int64)
               for k in KEYS}
     _check_prepared(arrays, key)
     for split in ("train", "test"):
         y = arrays[f"y_{split}"]
         if y.min() < 0 or y.max() >= len(classes):
-            raise _no(f"{key}: y_{split}", f"labels {y.min()}..{y.max()}",
+            raise refuse(f"{key}: y_{split}", f"labels {y.min()}..{y.max()}",
                       f"0..{len(classes) - 1} ({len(classes)} classes)")
     io.write_npz(out_npz, **arrays)
     mean, std = channel_stats(arrays["x_train"])
@@ -394,15 +175,16 @@ def prepare(spec: dict, root: str | Path, out_npz: str | Path, out_json: str | P
 
 def _check_prepared(d: dict[str, np.ndarray], where: str) -> None:
     if sorted(d) != sorted(KEYS):
-        raise _no(where, f"arrays {sorted(d)}", f"exactly {', '.join(KEYS)}")
+        raise refuse(where, f"arrays {sorted(d)}", f"exactly {', '.join(KEYS)}")
     for split in ("train", "test"):
         x, y = d[f"x_{split}"], d[f"y_{split}"]
         if x.dtype != np.uint8 or x.ndim != 4 or x.shape[1] not in (1, 3):
-            raise _no(f"{where}: x_{split}", f"{x.dtype} {x.shape}", "uint8 (N, C, H, W), C 1 or 3")
+            raise refuse(f"{where}: x_{split}", f"{x.dtype} {x.shape}",
+                         "uint8 (N, C, H, W), C 1 or 3")
         if y.dtype != np.int64 or y.shape != (len(x),):
-            raise _no(f"{where}: y_{split}", f"{y.dtype} {y.shape}", f"int64 ({len(x)},)")
+            raise refuse(f"{where}: y_{split}", f"{y.dtype} {y.shape}", f"int64 ({len(x)},)")
     if d["x_train"].shape[1:] != d["x_test"].shape[1:]:
-        raise _no(f"{where}: x_test", f"image shape {d['x_test'].shape[1:]}",
+        raise refuse(f"{where}: x_test", f"image shape {d['x_test'].shape[1:]}",
                   f"x_train's {d['x_train'].shape[1:]}")
 
 
@@ -448,39 +230,39 @@ def validate_npz(path: str | Path, key: str = "datasets.<name>.path") -> dict:
     try:
         heads = _npz_headers(p)
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
-        raise _no(key, f"{path}: not a readable .npz ({e!r})",
+        raise refuse(key, f"{path}: not a readable .npz ({e!r})",
                   f"an .npz with {', '.join(KEYS)}") from None
     missing = [k for k in KEYS if k not in heads]
     if missing:
-        raise _no(key, f"missing array(s) {', '.join(missing)} (found: {sorted(heads)})",
+        raise refuse(key, f"missing array(s) {', '.join(missing)} (found: {sorted(heads)})",
                   f"an .npz with {', '.join(KEYS)}")
     img = {}
     for split in ("train", "test"):
         (xs, xt), (ys, yt) = heads[f"x_{split}"], heads[f"y_{split}"]
         if xt != np.uint8 and xt.kind != "f":
-            raise _no(f"{key}: x_{split}", f"dtype {xt}", "uint8 (0..255) or float in [0, 1]")
+            raise refuse(f"{key}: x_{split}", f"dtype {xt}", "uint8 (0..255) or float in [0, 1]")
         if len(xs) not in (3, 4) or (len(xs) == 4 and xs[1] not in (1, 3)) or 0 in xs:
-            raise _no(f"{key}: x_{split}", f"shape {xs}",
+            raise refuse(f"{key}: x_{split}", f"shape {xs}",
                       "(N, H, W) or (N, C, H, W) with C in {1, 3} and N, H, W >= 1")
         if yt.kind not in "iu":
-            raise _no(f"{key}: y_{split}", f"dtype {yt}", "an integer dtype")
+            raise refuse(f"{key}: y_{split}", f"dtype {yt}", "an integer dtype")
         if ys != (xs[0],):
-            raise _no(f"{key}: y_{split}", f"shape {ys}", f"({xs[0]},), one label per image")
+            raise refuse(f"{key}: y_{split}", f"shape {ys}", f"({xs[0]},), one label per image")
         img[split] = (1, *xs[1:]) if len(xs) == 3 else xs[1:]
     if img["train"] != img["test"]:
-        raise _no(f"{key}: x_test", f"image shape {img['test']}", f"x_train's {img['train']}")
+        raise refuse(f"{key}: x_test", f"image shape {img['test']}", f"x_train's {img['train']}")
     with np.load(p, allow_pickle=False) as f:
         y_train, y_test = f["y_train"].astype(np.int64), f["y_test"].astype(np.int64)
         if y_train.min() < 0:
             i = _first_bad(y_train < 0)
-            raise _no(f"{key}: y_train", f"label {y_train[i]} at index {i}", "integers >= 0")
+            raise refuse(f"{key}: y_train", f"label {y_train[i]} at index {i}", "integers >= 0")
         k = int(y_train.max()) + 1
         if k < 2:
-            raise _no(f"{key}: y_train", "a single class", "labels 0..K-1 with K >= 2")
+            raise refuse(f"{key}: y_train", "a single class", "labels 0..K-1 with K >= 2")
         bad = (y_test < 0) | (y_test >= k)
         if bad.any():
             i = _first_bad(bad)
-            raise _no(f"{key}: y_test", f"label {y_test[i]} at index {i}",
+            raise refuse(f"{key}: y_test", f"label {y_test[i]} at index {i}",
                       f"0..{k - 1} (K = {k} = max(y_train) + 1)")
         for split in ("train", "test"):
             if heads[f"x_{split}"][1].kind == "f":
@@ -488,7 +270,7 @@ def validate_npz(path: str | Path, key: str = "datasets.<name>.path") -> dict:
                 bad = ~((x >= 0) & (x <= 1))  # also catches NaN
                 if bad.any():
                     i = _first_bad(bad)
-                    raise _no(f"{key}: x_{split}", f"value {x[i]} at index {i}",
+                    raise refuse(f"{key}: x_{split}", f"value {x[i]} at index {i}",
                               "floats in [0, 1] (or uint8 0..255)")
     return {"num_classes": k, "shape": list(img["train"]), "n_train": len(y_train),
             "n_test": len(y_test)}

@@ -12,7 +12,6 @@ model and optimizer state per cell, a resumed run repeats an uninterrupted one e
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import inspect
 import json
 import math
@@ -22,7 +21,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from tqdm.auto import tqdm
 
@@ -32,6 +30,7 @@ from memrepro.losses import get_loss
 from memrepro.models import MODELS, get_model
 from memrepro.optim import lr_at, make_optimizer
 from memrepro.probes import CORE_PROBES, Probe, Probes
+from memrepro.run_files import fingerprint, write_run_files
 from memrepro.stacked import (
     Single,
     Stacked,
@@ -86,11 +85,6 @@ def label_metrics(pred: torch.Tensor, y_noisy: torch.Tensor, y_clean: torch.Tens
 
 def _mean(b: torch.Tensor) -> float:
     return float(b.float().mean()) if b.numel() else float("nan")
-
-
-def fingerprint(spec: dict[str, Any]) -> str:
-    """Hash of everything that defines a cell's training, to refuse a stale checkpoint."""
-    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def _new_model(spec: dict[str, Any], x: torch.Tensor, num_classes: int) -> torch.nn.Module:
@@ -297,7 +291,7 @@ class GroupTrainer:
                 break
         wall = time.perf_counter() - t0
         for i, o in enumerate(out_dirs):
-            _finish(o, self.specs[i], self.group.state_dict(i), histories[i], self.columns,
+            write_run_files(o, self.specs[i], self.group.state_dict(i), histories[i], self.columns,
                     self.dev, {
                 "mode": self.mode, "size": self.size, "wall_time_s": round(wall, 3),
                 "model_samples_per_s": round(seen / max(wall, 1e-9), 1),
@@ -390,28 +384,3 @@ def train_cell(spec: dict[str, Any], data: TrainData, out_dir: str | Path, *,
     """Train one cell alone; write history.csv, model.pt and run.json under ``out_dir``."""
     return GroupTrainer([spec], [data], probes=probes, objectives=objectives).run(
         [out_dir], stop_after=stop_after, progress=progress)[0]
-
-
-def _finish(out_dir: Path, spec, state: dict[str, torch.Tensor], history, columns: list[str],
-            dev, group: dict[str, Any]) -> None:
-    import pandas as pd
-
-    io.write_text(out_dir / "history.csv",
-                  pd.DataFrame(history, columns=columns).to_csv(index=False))
-    with io.atomic_path(out_dir / "model.pt") as tmp:
-        torch.save({k: v.cpu() for k, v in state.items()}, tmp)
-    io.write_json(out_dir / "run.json", {
-        "spec": spec, "device": str(dev),
-        "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu",
-        "torch_threads": torch.get_num_threads(), "versions": versions(),
-        "group": group, "wall_time_s": group["wall_time_s"],
-        "final": {k: history[-1][k] for k in ("j1", "j2", "test_acc")},
-    })
-
-
-def versions() -> dict[str, str]:
-    import platform
-
-    from memrepro import __version__
-    return {"memrepro": __version__, "torch": torch.__version__, "numpy": np.__version__,
-            "python": platform.python_version()}

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from memrepro.data import MARKER, download
+from memrepro.download import MARKER, download
 from memrepro.logs import to_log
 
 sm = snakemake  # noqa: F821 - injected by Snakemake

@@ -118,7 +118,6 @@ def lass(
     if max_iter < 0:
         raise ValueError(f"max_iter must be >= 0, got {max_iter}")
     x0 = x.detach()
-    n = x0.shape[0]
     a, b, r = _as(alpha, x0), _as(beta, x0), _as(radius, x0)
     if bool((r < 0).any()):
         raise ValueError("radius must be non-negative")
@@ -127,48 +126,56 @@ def lass(
         lower = torch.maximum(lower, _as(lo, x0))
     if hi is not None:
         upper = torch.minimum(upper, _as(hi, x0))
-    if n == 0:
+    if x0.shape[0] == 0:
         return torch.zeros(0, dtype=torch.bool, device=x0.device), x0.clone()
-
     was_training = model.training
     model.eval()
     try:
-        xt = x0.clone()
-        done = torch.zeros(n, dtype=torch.bool, device=x0.device)
-        k = torch.empty(n, dtype=torch.long, device=x0.device)
-        for t in range(max_iter + 1):
-            ids = (~done).nonzero().squeeze(1)
-            if ids.numel() == 0:
-                break
-            xa = xt[ids].requires_grad_(t < max_iter)
-            with torch.set_grad_enabled(t < max_iter):
-                logits = model(xa)
-            pred = logits.argmax(dim=1)
-            if t == 0:
-                k = pred.detach().clone()  # the label of x itself: the search never "finds" x
-            else:
-                # Alg. 1: stop as soon as argmax f(x~) != argmax f(x); freeze that sample
-                changed = pred != k[ids]
-                done[ids[changed]] = True
-                if on_step is not None:
-                    on_step(t, xt.clone(), done.clone())
-            if t == max_iter:
-                break
-            keep = pred == k[ids]  # rows of this forward that take another step
-            loss = F.cross_entropy(logits, k[ids], reduction="none")[keep].sum()
-            (grad,) = torch.autograd.grad(loss, xa, allow_unused=True)
-            sgn = torch.zeros_like(x0)
-            if grad is not None:
-                sgn[ids] = grad.sign()
-            # full-batch noise every step: a sample's draws do not depend on the others
-            eta = torch.randn(x0.shape, generator=generator, dtype=x0.dtype, device=x0.device)
-            # Alg. 1: FGSM direction plus Langevin noise, then project back into the box
-            cand = torch.minimum(torch.maximum(xt + a * sgn + b * eta, lower), upper)
-            active = torch.zeros(n, dtype=torch.bool, device=x0.device)
-            active[ids[keep]] = True
-            xt = torch.where(active.view(-1, *([1] * (x0.dim() - 1))), cand, xt)
+        return _search(model, x0, a, b, lower, upper, max_iter, generator, on_step)
     finally:
         model.train(was_training)
+
+
+def _search(model: nn.Module, x0: torch.Tensor, a: torch.Tensor, b: torch.Tensor,
+            lower: torch.Tensor, upper: torch.Tensor, max_iter: int,
+            generator: torch.Generator, on_step: StepHook | None
+            ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The steps of ``lass`` (model already in eval mode): (done mask, iterates)."""
+    n = x0.shape[0]
+    xt = x0.clone()
+    done = torch.zeros(n, dtype=torch.bool, device=x0.device)
+    k = torch.empty(n, dtype=torch.long, device=x0.device)
+    for t in range(max_iter + 1):
+        ids = (~done).nonzero().squeeze(1)
+        if ids.numel() == 0:
+            break
+        xa = xt[ids].requires_grad_(t < max_iter)
+        with torch.set_grad_enabled(t < max_iter):
+            logits = model(xa)
+        pred = logits.argmax(dim=1)
+        if t == 0:
+            k = pred.detach().clone()  # the label of x itself: the search never "finds" x
+        else:
+            # Alg. 1: stop as soon as argmax f(x~) != argmax f(x); freeze that sample
+            changed = pred != k[ids]
+            done[ids[changed]] = True
+            if on_step is not None:
+                on_step(t, xt.clone(), done.clone())
+        if t == max_iter:
+            break
+        keep = pred == k[ids]  # rows of this forward that take another step
+        loss = F.cross_entropy(logits, k[ids], reduction="none")[keep].sum()
+        (grad,) = torch.autograd.grad(loss, xa, allow_unused=True)
+        sgn = torch.zeros_like(x0)
+        if grad is not None:
+            sgn[ids] = grad.sign()
+        # full-batch noise every step: a sample's draws do not depend on the others
+        eta = torch.randn(x0.shape, generator=generator, dtype=x0.dtype, device=x0.device)
+        # Alg. 1: FGSM direction plus Langevin noise, then project back into the box
+        cand = torch.minimum(torch.maximum(xt + a * sgn + b * eta, lower), upper)
+        active = torch.zeros(n, dtype=torch.bool, device=x0.device)
+        active[ids[keep]] = True
+        xt = torch.where(active.view(-1, *([1] * (x0.dim() - 1))), cand, xt)
     return done, xt
 
 
