@@ -74,7 +74,8 @@ def test_unknown_model_and_typo_key():
     cfg = load_params()
     cfg["experiments"]["ps_resnet18_mnist"]["model"]["name"] = "resnet19"
     cfg["experiments"]["ps_resnet18_mnist"]["train"]["epoch"] = 3
-    _bad(cfg, "model.name", "'resnet19'", "'resnet18'", "train", "'epoch'")
+    _bad(cfg, "model.name", "'resnet19'", "'resnet18'", "train", "'epoch'",
+         "did you mean 'epochs'?")
 
 
 def _with_npz_dataset(path):
@@ -201,7 +202,7 @@ def test_bad_group_and_probe_settings():
 
 
 def test_noise_seed_fixes_the_noisy_data_across_init_seeds():
-    from memrepro.config import cell_noise_path
+    from memrepro.paths import cell_noise_path
 
     cfg = load_params()
     exp = cfg["experiments"]["ps_resnet18_mnist"]

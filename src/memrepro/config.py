@@ -1,30 +1,43 @@
 """Read, validate and expand params.yaml into a plan of jobs.
 
 ``resolve(config)`` is what the Snakefile calls before any rule runs: it validates the
-raw config against workflow/schemas/params.schema.yaml (with the registries' names
-injected as enums), applies the chosen scale's overlay, checks the result again, and
-expands every experiment into training cells with stable, readable slugs. Every error
-names the key, the offending value and what is allowed.
+raw config against workflow/schemas/params.schema.yaml (with the registries' names, the
+models' and losses' arguments and the papers' probe and objective options injected), checks
+every figure's, panel's and series' keys against its kind, checks every scale's overlay,
+applies the chosen scale's overlay, checks the result again, and expands every experiment
+into training cells with stable, readable slugs.
+
+Strict: every mapping is closed, so a typo is refused before any job runs. Every error names
+the key, the offending value and what is allowed, and the nearest valid name when there is
+one (``did you mean 'metrics'?``).
 """
+
 
 from __future__ import annotations
 
 import copy
+import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import jsonschema
-import yaml
 
 from memrepro.paths import fmt_rate
+from memrepro.validation import (
+    ENGINE_MODEL_ARGS,
+    HEADER,
+    ConfigError,
+    _arguments,
+    _check,
+    _check_config,
+    _fail,
+    _invalid,
+    _line,
+    _names,
+    _one_of,
+    _sub,
+    load_schema,
+)
 
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "params.schema.yaml"
-FULL_RATE_NOISES = {"random_labels", "random_inputs", "unique_class"}  # eta = 1 meaningful
-
-
-class ConfigError(ValueError):
-    """Invalid params.yaml; the message names key, value and what is allowed."""
+__all__ = ["ConfigError", "Plan", "load_schema", "resolve"]
 
 
 @dataclass
@@ -40,87 +53,6 @@ class Plan:
     def cells_of(self, experiment: str, loss: str | None = None) -> list[dict]:
         return [c for (e, _), c in self.cells.items()
                 if e == experiment and (loss is None or c["loss"]["name"] == loss)]
-
-
-def load_schema(path: str | Path | None = None) -> dict:
-    from memrepro import catalog
-    from memrepro.losses import LOSSES
-    from memrepro.models import MODELS
-    from memrepro.noise import NOISES
-
-    schema = yaml.safe_load(Path(path or SCHEMA_PATH).read_text())
-    d = schema["$defs"]
-    d["experiment"]["properties"]["model"]["properties"]["name"]["enum"] = sorted(MODELS)
-    d["experiment"]["properties"]["losses"]["items"]["enum"] = sorted(LOSSES)
-    d["experiment"]["properties"]["loss_params"]["propertyNames"] = {"enum": sorted(LOSSES)}
-    d["experiment"]["properties"]["noise"]["properties"]["name"]["enum"] = sorted(NOISES)
-    d["experiment"]["properties"]["probes"]["propertyNames"] = {
-        "enum": sorted(catalog.probe_names())}
-    d["figure"]["properties"]["kind"]["enum"] = sorted(catalog.figure_kinds())
-    d["figure"]["properties"]["losses"]["items"]["enum"] = sorted(LOSSES)
-    return schema
-
-
-def _key(path) -> str:
-    out = ""
-    for p in path:
-        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
-    return out or "<top level>"
-
-
-def _allowed(err: jsonschema.ValidationError) -> str:
-    v, val = err.validator, err.validator_value
-    s = err.schema if isinstance(err.schema, dict) else {}
-    if v == "enum":
-        return _one_of(val)
-    if v in {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"}:
-        lo = ("> " if "exclusiveMinimum" in s else ">= ") + str(
-            s.get("exclusiveMinimum", s.get("minimum", "-inf")))
-        hi = ("< " if "exclusiveMaximum" in s else "<= ") + str(
-            s.get("exclusiveMaximum", s.get("maximum", "inf")))
-        return f"a number {lo} and {hi}"
-    if v == "required":
-        return f"the key(s) {', '.join(map(repr, val))} must be present"
-    if v == "additionalProperties":
-        return "only the keys " + ", ".join(sorted(s.get("properties", {})))
-    if v == "propertyNames":
-        return "keys that are " + _one_of(val.get("enum", []))
-    if v == "type":
-        return f"a value of type {val}"
-    return s.get("description", err.message)
-
-
-HEADER = "params.yaml is invalid:\n"
-
-
-def _invalid(key: str, value: Any, allowed: str, why: str = "") -> ConfigError:
-    """The one error format: key, offending value, what is allowed."""
-    return ConfigError(f"{HEADER}  {key}: {_short(value)} is not allowed{why}; allowed: {allowed}")
-
-
-def _one_of(names) -> str:
-    return "one of " + ", ".join(map(repr, names))
-
-
-def _check(instance: Any, schema: dict, prefix: tuple = ()) -> None:
-    validator = jsonschema.Draft202012Validator(schema)
-    errors = sorted(validator.iter_errors(instance), key=lambda e: list(map(str, e.path)))
-    if errors:
-        lines = []
-        for e in errors[:10]:
-            leaf = e
-            while leaf.context:  # descend into anyOf/oneOf to the useful part
-                leaf = min(leaf.context, key=lambda c: len(c.context))
-            value = leaf.instance if leaf.validator != "additionalProperties" else (
-                sorted(set(leaf.instance) - set(leaf.schema.get("properties", {}))))
-            lines.append(f"  {_key(prefix + tuple(leaf.absolute_path))}: {_short(value)} is not "
-                         f"allowed; allowed: {_allowed(leaf)}")
-        raise ConfigError(HEADER + "\n".join(lines))
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) < 120 else text[:117] + "..."
 
 
 def deep_merge(base: dict, overlay: dict) -> dict:
@@ -145,84 +77,126 @@ def resolve(config: dict, check_files: bool = True, schema_path: str | Path | No
     """Validate ``config`` (params.yaml after --config overrides) and expand it. The Snakefile
     passes its own copy of the schema, so a non-editable install works too."""
     schema = load_schema(schema_path)
-    _check(config, schema)
-    scale = config["scale"]
-    if scale not in config["scales"]:
-        raise _invalid("scale", scale, _one_of(config["scales"]))
-    overlay = config["scales"][scale] or {}
-    substitute = overlay.get("substitute", {})
-    for k, v in substitute.items():
-        if v not in config["datasets"]:
-            raise _invalid(f"scales.{scale}.substitute.{k}", v,
-                           "a key of datasets: " + _one_of(config["datasets"]))
-    for name in overlay.get("experiments", {}):
-        if name not in config["experiments"]:
-            raise _invalid(f"scales.{scale}.experiments", name,
-                           "a key of experiments: " + _one_of(config["experiments"]))
-
+    _check_config(config, schema)
+    scale, overlay = _overlay(config)
     experiments, cells, datasets = {}, {}, {}
-    for name, exp in config["experiments"].items():
-        exp = deep_merge(exp, overlay.get("all", {}))
-        exp = deep_merge(exp, overlay.get("experiments", {}).get(name, {}))
-        _check(exp, {**schema["$defs"]["experiment"], "$defs": schema["$defs"]},
-               ("experiments", name))
-        if exp["dataset"] not in config["datasets"]:
-            raise _invalid(f"experiments.{name}.dataset", exp["dataset"],
-                           "a key of datasets: " + _one_of(config["datasets"]))
-        noise = exp["noise"]
-        for i, r in enumerate(noise["rates"]):
-            if r >= 1 and noise["name"] not in FULL_RATE_NOISES:
-                raise _invalid(f"experiments.{name}.noise.rates[{i}]", r, "0 <= eta < 1",
-                               f" for noise {noise['name']!r}")
-        ds = substitute.get(exp["dataset"], exp["dataset"])
-        exp["resolved_dataset"] = ds
+    for name, raw in config["experiments"].items():
+        exp = _experiment(name, raw, overlay, config["datasets"], schema)
+        ds = exp["resolved_dataset"]
         datasets[ds] = {"name": ds, **config["datasets"][ds]}
         experiments[name] = exp
-        for point in sweep_points(exp, f"experiments.{name}.sweep"):
-            setting = apply_sweep(exp, point)
-            if point:
-                _check({k: v for k, v in setting.items() if k != "resolved_dataset"},
-                       {**schema["$defs"]["experiment"], "$defs": schema["$defs"]},
-                       ("experiments", name, f"sweep {point['name']}={point['label']}"))
-            for loss in exp["losses"]:
-                for rate in noise["rates"]:
-                    for seed in seed_list(exp["seeds"]):
-                        slug = cell_slug(loss, rate, seed) + (
-                            f"_{point['name']}-{point['label']}" if point else "")
-                        cells[(name, slug)] = {
-                            "experiment": name, "paper": exp["paper"], "slug": slug,
-                            "dataset": ds, "stand_in_for": datasets[ds].get("stand_in_for"),
-                            "model": setting["model"],
-                            "loss": {"name": loss,
-                                     "params": exp.get("loss_params", {}).get(loss, {})},
-                            "noise": {"name": noise["name"], "rate": float(rate),
-                                      **({"seed": int(noise["seed"])} if "seed" in noise
-                                         else {})},
-                            "seed": int(seed), "train": setting["train"], "scale": scale,
-                            "subset": setting.get("subset"),
-                            **({"probes": exp["probes"]} if exp.get("probes") else {}),
-                            **({"sweep": point} if point else {}),
-                        }
+        cells.update(_expand_cells(name, exp, datasets[ds].get("stand_in_for"), scale, schema))
+    figures = _resolve_figures(config, overlay, datasets)
+    _check_figures(figures, experiments)
+    if check_files:
+        _check_user_data(config["datasets"])
+    return Plan(scale, datasets, cells, experiments, figures, config,
+                make_groups(cells, experiments))
+
+
+def _overlay(config: dict) -> tuple[str, dict]:
+    """The chosen scale and its overlay."""
+    scale = config["scale"]
+    if scale not in config["scales"]:
+        raise _invalid("scale", scale, _one_of(config["scales"]), choices=config["scales"])
+    return scale, config["scales"][scale] or {}
+
+
+def _experiment(name: str, raw: dict, overlay: dict, datasets: dict, schema: dict) -> dict:
+    """An experiment with the scale's overlay merged in, checked, with its
+    ``resolved_dataset`` (after the scale's substitution)."""
+    exp = deep_merge(raw, overlay.get("all", {}))
+    exp = deep_merge(exp, overlay.get("experiments", {}).get(name, {}))
+    _check(exp, _sub(schema, "experiment"), ("experiments", name))
+    if exp["dataset"] not in datasets:
+        raise _invalid(f"experiments.{name}.dataset", exp["dataset"],
+                       "a key of datasets: " + _one_of(datasets), choices=datasets)
+    _check_rates(name, exp["noise"])
+    exp["resolved_dataset"] = overlay.get("substitute", {}).get(exp["dataset"], exp["dataset"])
+    return exp
+
+
+def _check_rates(name: str, noise: dict) -> None:
+    """eta = 1 only for a noise registered as full-rate (memrepro.noise)."""
+    from memrepro.noise import FULL_RATE, allows_full_rate
+
+    for i, r in enumerate(noise["rates"]):
+        if r >= 1 and not allows_full_rate(noise["name"]):
+            raise _invalid(f"experiments.{name}.noise.rates[{i}]", r,
+                           f"0 <= eta < 1 (eta = 1 only for {_names(sorted(FULL_RATE))})",
+                           f" for noise {noise['name']!r}")
+
+
+def _expand_cells(name: str, exp: dict, stand_in_for: str | None, scale: str,
+                  schema: dict) -> dict[tuple[str, str], dict]:
+    """The experiment's cells: every sweep point x loss x noise rate x seed."""
+    cells = {}
+    points = sweep_points(exp, f"experiments.{name}.sweep")
+    if points[0]:
+        field_ = "key" if "key" in exp["sweep"] else "keys"
+        _fail(_sweep_model_errors(f"experiments.{name}.sweep.{field_}", points[0]["keys"],
+                                  exp["model"]["name"]))
+    for point in points:
+        setting = apply_sweep(exp, point)
+        if point:
+            _check({k: v for k, v in setting.items() if k != "resolved_dataset"},
+                   _sub(schema, "experiment"),
+                   ("experiments", name, f"sweep {point['name']}={point['label']}"))
+        for loss, rate, seed in itertools.product(exp["losses"], exp["noise"]["rates"],
+                                                  seed_list(exp["seeds"])):
+            cell = _cell(name, exp, setting, point, stand_in_for, loss, rate, seed, scale)
+            cells[(name, cell["slug"])] = cell
+    return cells
+
+
+def _sweep_model_errors(key: str, keys: list[str], model: str) -> list[str]:
+    """Swept ``model.<argument>`` keys that the model's constructor does not take."""
+    from memrepro.models import MODELS
+
+    args = _arguments(MODELS[model], ENGINE_MODEL_ARGS)
+    if args is None:
+        return []
+    allowed = [f"model.{a}" for a in args]
+    return [_line(key, k, f"the arguments of model {model!r}: {_names(allowed)}", choices=allowed)
+            for k in keys if k.startswith("model.") and ".".join(k.split(".")[:2]) not in allowed]
+
+
+def _cell(name: str, exp: dict, setting: dict, point: dict, stand_in_for: str | None,
+          loss: str, rate: float, seed: int, scale: str) -> dict:
+    """One training cell: what a run needs to know."""
+    noise = exp["noise"]
+    slug = cell_slug(loss, rate, seed) + (f"_{point['name']}-{point['label']}" if point else "")
+    return {
+        "experiment": name, "paper": exp["paper"], "slug": slug,
+        "dataset": exp["resolved_dataset"], "stand_in_for": stand_in_for,
+        "model": setting["model"],
+        "loss": {"name": loss, "params": exp.get("loss_params", {}).get(loss, {})},
+        "noise": {"name": noise["name"], "rate": float(rate),
+                  **({"seed": int(noise["seed"])} if "seed" in noise else {})},
+        "seed": int(seed), "train": setting["train"], "scale": scale,
+        "subset": setting.get("subset"),
+        **({"probes": exp["probes"]} if exp.get("probes") else {}),
+        **({"sweep": point} if point else {}),
+    }
+
+
+def _resolve_figures(config: dict, overlay: dict, datasets: dict) -> dict[str, dict]:
+    """Every figure with the scale's overlay merged in; a figure computed from a dataset
+    gets its ``resolved_dataset`` (added to ``datasets``)."""
+    substitute = overlay.get("substitute", {})
     figures = {}
     for fid, spec in config["figures"].items():
         spec = deep_merge(spec, (overlay.get("figures") or {}).get(fid, {}))
         if "dataset" in spec:  # a figure computed from a dataset, not from training runs
             if spec["dataset"] not in config["datasets"]:
                 raise _invalid(f"figures.{fid}.dataset", spec["dataset"],
-                               "a key of datasets: " + _one_of(config["datasets"]))
+                               "a key of datasets: " + _one_of(config["datasets"]),
+                               choices=config["datasets"])
             ds = substitute.get(spec["dataset"], spec["dataset"])
             spec["resolved_dataset"] = ds
             datasets[ds] = {"name": ds, **config["datasets"][ds]}
         figures[fid] = spec
-    for fid in (overlay.get("figures") or {}):
-        if fid not in config["figures"]:
-            raise _invalid(f"scales.{scale}.figures", fid,
-                           "a key of figures: " + _one_of(config["figures"]))
-    _check_figures(figures, experiments)
-    if check_files:
-        _check_user_data(config["datasets"])
-    return Plan(scale, datasets, cells, experiments, figures, config,
-                make_groups(cells, experiments))
+    return figures
 
 
 SWEEP_ROOTS = ("model", "train", "subset")
@@ -300,11 +274,13 @@ def _check_figures(figures: dict, experiments: dict) -> None:
                 key = f"figures.{fid}.panels[{i}]" + (f".series[{j}]" if "series" in panel
                                                       else "")
                 if p["experiment"] not in experiments:
-                    raise _invalid(f"{key}.experiment", p["experiment"], _one_of(experiments))
+                    raise _invalid(f"{key}.experiment", p["experiment"], _one_of(experiments),
+                                   choices=experiments)
                 losses = experiments[p["experiment"]]["losses"]
                 if p["loss"] not in losses:
                     raise _invalid(f"{key}.loss", p["loss"],
-                                   f"{_one_of(losses)} (the losses of {p['experiment']})")
+                                   f"{_one_of(losses)} (the losses of {p['experiment']})",
+                                   choices=losses)
 
 
 def _check_user_data(datasets: dict) -> None:

@@ -42,8 +42,10 @@ def train_gpus():
 
 def train_outputs(group):
     cells = group["cells"]
-    out = {name: [run_path(c, name + ext) for c in cells]
-           for name, ext in (("history", ".csv"), ("model", ".pt"), ("run", ".json"))}
+    out = {
+        name: [run_path(c, name + ext) for c in cells]
+        for name, ext in (("history", ".csv"), ("model", ".pt"), ("run", ".json"))
+    }
     probes = [f for c in cells for f in probe_files(c, FILE_PROBES)]
     return {**out, "probes": probes} if probes else out
 
@@ -88,8 +90,11 @@ def figure_threads(wc):
 
 
 def figure_outputs():
-    return [f for stem, fid in STEMS.items()
-            for f in figure_files(stem, KINDS[PLAN.figures[fid]["kind"]].draw is not None)]
+    return [
+        f
+        for stem, fid in STEMS.items()
+        for f in figure_files(stem, KINDS[PLAN.figures[fid]["kind"]].draw is not None)
+    ]
 
 
 def prepare_inputs(wc):

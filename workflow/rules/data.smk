@@ -4,14 +4,14 @@
 rule download:
     output:
         f"{RAW_ROOT}/{{name}}/.complete.json",
-    params:
-        name=lambda wc: wc.name,
-        root=lambda wc, output: str(Path(output[0]).parents[1]),
-        mirror=config["data"].get("mirror"),
     log:
         "logs/download/{name}.log",
     conda:
         CONDA_ENV
+    params:
+        name=lambda wc: wc.name,
+        root=lambda wc, output: str(Path(output[0]).parents[1]),
+        mirror=config["data"].get("mirror"),
     script:
         "../scripts/download.py"
 
@@ -22,12 +22,12 @@ rule prepare:
     output:
         npz="results/data/{ds}.npz",
         json="results/data/{ds}.json",
-    params:
-        spec=lambda wc: {"name": wc.ds, **PLAN.datasets[wc.ds]},
-        root=lambda wc, input: raw_root_of(input),
     log:
         "logs/prepare/{ds}.log",
     conda:
         CONDA_ENV
+    params:
+        spec=lambda wc: {"name": wc.ds, **PLAN.datasets[wc.ds]},
+        root=lambda wc, input: raw_root_of(input),
     script:
         "../scripts/prepare.py"

@@ -16,6 +16,11 @@ rule figure:
             labels={"figure": "{name}"},
         ),
         caption="results/figures/{paper}/{name}.caption.txt",
+    log:
+        "logs/figure/{paper}/{name}.log",
+    conda:
+        CONDA_ENV
+    threads: figure_threads
     params:
         spec=lambda wc: {
             **PLAN.figures[fid_of(wc)],
@@ -23,11 +28,6 @@ rule figure:
         },
         caption=lambda wc: figure_caption(fid_of(wc), PLAN.figures[fid_of(wc)], PLAN),
         entries=figure_entries_of,
-    threads: figure_threads
-    log:
-        "logs/figure/{paper}/{name}.log",
-    conda:
-        CONDA_ENV
     script:
         "../scripts/figure.py"
 
@@ -43,15 +43,15 @@ rule table_figure:
             labels={"figure": "{name}"},
         ),
         md="results/figures/{paper}/{name}.md",
-    params:
-        spec=lambda wc: PLAN.figures[fid_of(wc)],
-        caption=lambda wc: figure_caption(fid_of(wc), PLAN.figures[fid_of(wc)], PLAN),
-        entries=figure_entries_of,
-    threads: figure_threads
     log:
         "logs/figure/{paper}/{name}.log",
     conda:
         CONDA_ENV
+    threads: figure_threads
+    params:
+        spec=lambda wc: PLAN.figures[fid_of(wc)],
+        caption=lambda wc: figure_caption(fid_of(wc), PLAN.figures[fid_of(wc)], PLAN),
+        entries=figure_entries_of,
     script:
         "../scripts/figure.py"
 
@@ -62,11 +62,11 @@ rule summary:
     output:
         summary="results/summary.json",
         plots=directory("results/plots"),
-    params:
-        entries=[(c, history_path(c)) for c in PLAN.cells.values()],
     log:
         "logs/summary.log",
     conda:
         CONDA_ENV
+    params:
+        entries=[(c, history_path(c)) for c in PLAN.cells.values()],
     script:
         "../scripts/summary.py"

@@ -8,13 +8,13 @@ rule noise:
     output:
         npz="results/noise/{ds}/{noise}_eta-{rate}/seed{seed}.npz",
         json="results/noise/{ds}/{noise}_eta-{rate}/seed{seed}.json",
-    params:
-        noise=lambda wc: wc.noise,
-        rate=lambda wc: float(wc.rate),
-        seed=lambda wc: int(wc.seed),
     log:
         "logs/noise/{ds}/{noise}_eta-{rate}_seed{seed}.log",
     conda:
         CONDA_ENV
+    params:
+        noise=lambda wc: wc.noise,
+        rate=lambda wc: float(wc.rate),
+        seed=lambda wc: int(wc.seed),
     script:
         "../scripts/noise.py"

@@ -14,18 +14,18 @@ for _gid, _group in PLAN.groups.items():
             **group_inputs(_group),
         output:
             **train_outputs(_group),
+        log:
+            f"logs/train/{_gid}.log",
+        conda:
+            CONDA_ENV
+        threads: config.get("train_threads", 1)
+        resources:
+            gpu=TRAIN_GPUS,
         params:
             specs=_group["cells"],
             mode=_group["mode"],
             name=_gid,
             device=config.get("device", "auto"),
             compile=config.get("compile", False),
-        threads: config.get("train_threads", 1)
-        resources:
-            gpu=TRAIN_GPUS,
-        log:
-            f"logs/train/{_gid}.log",
-        conda:
-            CONDA_ENV
         script:
             "../scripts/train.py"
