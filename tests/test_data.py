@@ -18,15 +18,8 @@ import torchvision.datasets as tvd
 from _fake_datasets import CIFAR_NAMES, md5, write_all
 
 from memrepro import io
-from memrepro.data import (
-    TORCHVISION,
-    DataError,
-    download,
-    load_prepared,
-    prepare,
-    raw_resources,
-    validate_npz,
-)
+from memrepro.data import load_prepared, prepare, validate_npz
+from memrepro.download import TORCHVISION, DataError, download, raw_resources
 
 DEAD = "http://127.0.0.1:9"  # nothing listens there: any fetch would fail
 

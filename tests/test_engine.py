@@ -6,8 +6,10 @@ import pytest
 import torch
 
 from memrepro import io
-from memrepro.engine import label_metrics, lr_at, to_device, train_cell
+from memrepro.device_data import to_device
+from memrepro.engine import label_metrics, train_cell
 from memrepro.noise import apply_noise
+from memrepro.optim import lr_at
 
 
 def test_j1_j2_on_a_hand_made_case():

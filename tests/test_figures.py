@@ -1,19 +1,13 @@
-"""Curves figures: layout, seed aggregation, byte-reproducible outputs; the symmetry table."""
+"""The core ``curves`` kind and the figure base: layout, seed aggregation, byte-reproducible
+outputs (PDF + PNG + caption)."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from memrepro.figures import (
-    FIGURES,
-    build_curves_figure,
-    caption_path,
-    eta_colours,
-    plot_curves,
-    symmetry_markdown,
-    symmetry_table,
-    write_symmetry,
-)
+from memrepro.catalog import figure_kinds
+from memrepro.curves import build_curves_figure
+from memrepro.figures import caption_path, eta_colours, write_figure
 
 ETAS = [0.0, 0.2, 0.4]
 SEEDS = [0, 1]
@@ -48,8 +42,9 @@ def make_table(spec=SPEC, etas=ETAS, seeds=SEEDS, epochs=EPOCHS, metrics=("j1", 
     return pd.DataFrame(rows)
 
 
-def test_registry_has_curves():
-    assert FIGURES["curves"] is plot_curves
+def plot_curves(table, spec, caption, pdf, png):
+    """What the figure job does for a ``curves`` figure: draw, then write the files."""
+    write_figure(figure_kinds()["curves"].draw(table, spec), pdf, png, caption)
 
 
 def test_plot_writes_pdf_png_caption_and_is_byte_reproducible(tmp_path):
@@ -158,69 +153,3 @@ def test_missing_metric_and_wrong_loss_raise():
     table.loc[table["panel"] == 0, "loss"] = "mse"
     with pytest.raises(ValueError, match=r"panel 0.*expects loss 'cce'"):
         build_curves_figure(table, SPEC)
-
-
-# --- symmetry ---------------------------------------------------------------------------------
-
-def _ce(logits, y):
-    return -logits.log_softmax(1).gather(1, y[:, None]).squeeze(1)
-
-
-def _one_minus_p(logits, y):  # MAE / 2: sum over K labels is K - 1
-    return 1 - logits.softmax(1).gather(1, y[:, None]).squeeze(1)
-
-
-def _one_minus_p_f32(logits, y):
-    return _one_minus_p(logits.float(), y)
-
-
-def test_symmetry_table_flags_symmetric_and_not():
-    t = symmetry_table({"ce": _ce, "mae": _one_minus_p, "mae32": _one_minus_p_f32},
-                       num_classes=7, n=500, seed=1).set_index("loss")
-    assert list(t.columns) == ["num_classes", "mean", "min", "max", "std", "rel_spread",
-                               "symmetric", "dtype", "tol"]
-    assert bool(t.loc["mae", "symmetric"])
-    assert t.loc["mae", "mean"] == pytest.approx(6.0, abs=1e-12)
-    assert t.loc["mae", "rel_spread"] < 1e-12
-    assert t.loc["mae", "tol"] == 1e-9
-    assert not bool(t.loc["ce", "symmetric"])
-    assert t.loc["ce", "rel_spread"] > 0.1
-    # float32 output: still symmetric, judged with a float32-sized tolerance
-    assert bool(t.loc["mae32", "symmetric"]) and t.loc["mae32", "dtype"] == "float32"
-    assert t.loc["mae32", "mean"] == pytest.approx(6.0, rel=1e-6)
-    assert (t["num_classes"] == 7).all()
-
-
-def test_symmetry_table_is_seeded_and_checks_shape():
-    a = symmetry_table({"ce": _ce}, n=50, seed=2)
-    b = symmetry_table({"ce": _ce}, n=50, seed=2)
-    pd.testing.assert_frame_equal(a, b)
-    with pytest.raises(ValueError, match="shape"):
-        symmetry_table({"bad": lambda logits, y: logits.sum()}, n=5)
-
-
-def test_write_symmetry(tmp_path):
-    t = symmetry_table({"ce": _ce, "mae": _one_minus_p}, n=100)
-    write_symmetry(t, tmp_path / "s.csv", tmp_path / "s.md", "The caption.")
-    back = pd.read_csv(tmp_path / "s.csv")
-    assert list(back["loss"]) == ["ce", "mae"]
-    assert list(back["symmetric"]) == [False, True]
-    md = (tmp_path / "s.md").read_text()
-    assert md == symmetry_markdown(t, "The caption.")
-    assert md.splitlines()[0].startswith("| loss | num_classes | mean")
-    assert "| mae | 10 | 9 |" in md
-    assert md.rstrip().endswith("The caption.")
-
-
-def test_epochs_to_fit_reads_the_first_epoch_at_target():
-    import math
-
-    from memrepro.metrics import epochs_to_fit
-
-    h = pd.DataFrame({"epoch": [0, 1, 2, 3, 4], "j1": [0.1, 0.9, 1.0, 0.99, 1.0]})
-    assert epochs_to_fit(h) == 2.0               # the first time, not the last
-    assert epochs_to_fit(h, target=0.95) == 2.0
-    assert epochs_to_fit(h, target=0.05) == 0.0
-    assert math.isnan(epochs_to_fit(h.iloc[:2]))  # never reached
-    with pytest.raises(ValueError, match="no column 'acc'"):
-        epochs_to_fit(h, column="acc")

@@ -13,7 +13,7 @@ from memrepro.device_data import to_device_many
 from memrepro.engine import GroupTrainer, train_cell, train_group
 from memrepro.models import get_model
 from memrepro.noise import apply_noise
-from memrepro.probes import probe_path
+from memrepro.paths import probe_path
 from memrepro.stacked import choose_mode
 
 CPU = torch.device("cpu")
@@ -217,3 +217,16 @@ def test_many_network_group_equals_networks_trained_one_by_one(tmp_path):
         np.testing.assert_allclose(g["loss"], a["loss"], rtol=1e-4, atol=1e-5)
         mismatched += int((g["pred"] != a["pred"]).sum())
     assert mismatched <= 2  # of 24 x 160 predictions: only exact near-ties may flip
+
+
+def test_an_objective_the_trainer_was_not_given_is_refused():
+    """train.<name> switches an objective on: a trainer that does not know the name must not
+    silently train the plain loss."""
+    specs, datas = _cells([0], (0.0,))
+    spec = copy.deepcopy(specs[0])
+    spec["train"]["adversarial"] = {"weight": 0.5}
+    with pytest.raises(ValueError, match=r"train\.adversarial: no such setting or objective"):
+        GroupTrainer([spec], datas)
+    spec["train"] = {**specs[0]["train"], "epoch": 3}  # a typo is refused the same way
+    with pytest.raises(ValueError, match=r"train\.epoch"):
+        GroupTrainer([spec], datas)

@@ -45,6 +45,10 @@ from memrepro.tables import FIT_TOL
 CORE_HISTORY_COLUMNS = ["epoch", "lr", "loss", "j1", "j2", "corrupted_fit", "corrupted_clean",
                         "clean_acc", "test_acc", "test_loss"]
 
+# train settings the engine itself reads; any other train key names an objective
+CORE_TRAIN_KEYS = frozenset({"epochs", "batch_size", "optimizer", "schedule",
+                             "checkpoint_every", "stop_when_fit"})
+
 # streams of seed_for: what each seeded generator is for (values fixed: changing one changes
 # every result that depends on it)
 ORDER_STREAM = 0             # each cell's minibatch order per epoch (probes may reuse it)
@@ -156,7 +160,14 @@ class GroupTrainer:
         self.objective = self._objective(objectives or {})
 
     def _objective(self, objectives: dict[str, Objective]):
-        """(name, Objective, options) of the objective the cells switch on, or None."""
+        """(name, Objective, options) of the objective the cells switch on, or None. A
+        ``train`` key that is neither a core setting nor a known objective is refused (an
+        objective the caller did not pass must not silently train plain)."""
+        unknown = sorted(set(self.tr) - CORE_TRAIN_KEYS - set(objectives))
+        if unknown:
+            raise ValueError(f"train.{unknown[0]}: no such setting or objective; allowed: "
+                             f"{sorted(CORE_TRAIN_KEYS | set(objectives))} (objectives come "
+                             "from memrepro.catalog.training_hooks())")
         on = [(n, o, self.tr[n]) for n, o in objectives.items() if self.tr.get(n)]
         if len(on) > 1:
             raise ValueError(f"train: {[n for n, _, _ in on]} each replace the training loss; "

@@ -1,24 +1,23 @@
 """Arpit et al. 2017 figure kinds: the numbers each kind draws, files written, bad input."""
 
 import math
-import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from memrepro.figures import FIGURES, build_curves_figure, caption_path
-from memrepro.figures_ar import (
-    build_filters_figure,
-    build_regularizers_figure,
-    build_series_figure,
+from memrepro.catalog import figure_kinds
+from memrepro.figures import caption_path, write_figure
+from memrepro.papers.ar.filters import KIND as FILTERS
+from memrepro.papers.ar.filters import build_filters_figure, filter_images, filter_mosaic
+from memrepro.papers.ar.regularizers import KIND as REGULARIZERS
+from memrepro.papers.ar.regularizers import build_regularizers_figure, regularizer_points
+from memrepro.papers.ar.series import KIND as SERIES
+from memrepro.papers.ar.series import build_series_figure, series_rows
+from memrepro.papers.ar.sweep import KIND as SWEEP
+from memrepro.papers.ar.sweep import (
     build_sweep_figure,
-    filter_images,
-    filter_mosaic,
-    regularizer_points,
     run_statistic,
-    series_rows,
     sweep_points,
     unfitted_notes,
 )
@@ -39,12 +38,13 @@ def frame(*runs) -> pd.DataFrame:
     return pd.DataFrame([r for run in runs for r in run])
 
 
-def assert_written(fn, table, spec, tmp_path):
-    """PDF, PNG and caption written, nothing else left behind, byte-identical twice."""
+def assert_written(kind, table, spec, tmp_path):
+    """The kind's drawing written: PDF, PNG and caption, nothing else left behind,
+    byte-identical twice."""
     out = []
     for run in ("a", "b"):
         pdf, png = tmp_path / run / "f.pdf", tmp_path / run / "f.png"
-        fn(table, spec, "The caption.", pdf, png)
+        write_figure(kind.draw(table, spec), pdf, png, "The caption.")
         assert pdf.read_bytes().startswith(b"%PDF")
         assert png.read_bytes().startswith(b"\x89PNG") and png.stat().st_size > 1000
         assert caption_path(png).read_text() == "The caption.\n"
@@ -54,12 +54,12 @@ def assert_written(fn, table, spec, tmp_path):
     assert out[0] == out[1]
 
 
-def test_registry_and_import_order():
-    for kind in ("filters", "sweep", "series", "regularizers", "curves"):
-        assert kind in FIGURES
-    # importing the AR module first must work too (figures.py imports it back at its end)
-    code = "import memrepro.figures_ar as a, memrepro.figures as f; assert 'sweep' in f.FIGURES"
-    subprocess.run([sys.executable, "-c", code], check=True)
+def test_catalog_resolves_the_ar_kinds():
+    kinds = figure_kinds()
+    for name, kind in (("filters", FILTERS), ("sweep", SWEEP), ("series", SERIES),
+                       ("regularizers", REGULARIZERS)):
+        assert kinds[name] is kind
+    assert kinds["filters"].reads == "model"
 
 
 # --- filters (Fig. 2) ------------------------------------------------------------------------
@@ -108,7 +108,7 @@ def test_filters_figure_and_files(tmp_path):
     assert axes[0].get_images()[0].get_array().shape == (13, 13, 3)
     assert axes[1].get_images()[0].get_array().shape == (13, 13)
     assert list(axes[0].get_xticks()) == [] and "4 of 10 filters" in axes[0].get_xlabel()
-    assert_written(FIGURES["filters"], table, spec, tmp_path)
+    assert_written(FILTERS, table, spec, tmp_path)
     with pytest.raises(ValueError, match=r"Fig\. 2.*panel 1 \(untitled\).*channels"):
         build_filters_figure(pd.concat([table[table["panel"] == 0],
                                         filter_table(np.ones((2, 2, 1, 1)), 1)]), spec)
@@ -140,6 +140,8 @@ def test_run_statistic():
     run = frame(run_rows({"j1": [0.2, 0.5, 1.0 - 1e-12, 1.0], "test_acc": [0.9, 0.3, 0.6, 0.5],
                           "loss": [3.0, 1.0, 2.0, 0.5], "csr": [math.nan, 0.1, math.nan, 0.2]}))
     assert run_statistic(run, "epochs_to_fit", "j1") == 2.0
+    dip = frame(run_rows({"j1": [0.1, 0.9, 1.0, 0.99, 1.0]}))
+    assert run_statistic(dip, "epochs_to_fit", "j1") == 2.0  # the first time, not the last
     assert math.isnan(run_statistic(run[run["epoch"] < 2], "epochs_to_fit", "j1"))
     assert run_statistic(run, "best", "test_acc") == 0.6  # epoch 0 is not a candidate
     assert run_statistic(run, "final", "test_acc") == 0.5
@@ -185,7 +187,7 @@ def test_sweep_figure_draws_means_and_the_note(tmp_path):
     eta0 = [ln for ln in b.get_lines() if list(ln.get_xdata()) == [256.0, 1024.0]]
     assert [list(ln.get_ydata()) for ln in eta0][0] == pytest.approx([55.0, 70.0])
     assert [t.get_text() for t in fig.legends[0].get_texts()] == ["η = 0.0", "η = 0.6"]
-    assert_written(FIGURES["sweep"], table, spec, tmp_path)
+    assert_written(SWEEP, table, spec, tmp_path)
 
 
 @pytest.mark.parametrize("change, match", [
@@ -261,7 +263,7 @@ def test_series_figure_skips_nan_and_draws_percent(tmp_path):
     ax = build_series_figure(series_table(), spec).get_axes()[0]
     assert ax.get_ylabel() == "train loss"
     np.testing.assert_allclose(ax.get_lines()[0].get_ydata(), [2, 1, 0.5, 0.4, 0.3])
-    assert_written(FIGURES["series"], series_table(), SERIES_SPEC, tmp_path)
+    assert_written(SERIES, series_table(), SERIES_SPEC, tmp_path)
     with pytest.raises(ValueError, match=r"Fig\. 9.*panel 0 \(CSR\).*'metric'"):
         build_series_figure(series_table(), {"title": "Fig. 9", "panels": [{"title": "CSR"}]})
 
@@ -304,7 +306,7 @@ def test_regularizers_figure(tmp_path):
     assert ax.get_xlabel() == "final training accuracy on randY (%)"
     assert ax.get_ylabel() == "best validation accuracy on real data (%)"
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["dropout", "weight decay"]
-    assert_written(FIGURES["regularizers"], table, spec, tmp_path)
+    assert_written(REGULARIZERS, table, spec, tmp_path)
     with pytest.raises(ValueError, match=r"Fig\. 10.*series 1 \(weight decay\): no rows"):
         build_regularizers_figure(reg_table(0), spec)
 
@@ -318,7 +320,8 @@ def test_curves_csr_panel_and_eta_subset():
     spec = {"title": "Fig. 8", "panels": [
         {"metrics": ["j1", "test_acc"], "etas": [0.0, 0.4], "ylabel": "acc. (%)"},
         {"metrics": ["csr"], "etas": [0.4]}]}
-    fig = build_curves_figure(frame(*runs), spec)
+    curves = figure_kinds()["curves"].draw  # with the AR metric style of csr
+    fig = curves(frame(*runs), spec)
     acc, csr = fig.get_axes()
     assert len(acc.get_lines()) == 4 and acc.get_ylabel() == "acc. (%)"
     (line,) = csr.get_lines()
@@ -327,6 +330,5 @@ def test_curves_csr_panel_and_eta_subset():
     assert csr.get_ylabel() == "critical sample ratio (%)" and csr.get_ylim()[1] < 10
     assert [t.get_text() for t in fig.legends[0].get_texts()] == ["η = 0.0", "η = 0.4"]
     with pytest.raises(ValueError, match=r"panel 1.*noise rate\(s\) \[0.8\]"):
-        build_curves_figure(frame(*runs), spec | {"panels": [spec["panels"][0],
-                                                             {"metrics": ["csr"],
-                                                              "etas": [0.8]}]})
+        curves(frame(*runs), spec | {"panels": [spec["panels"][0],
+                                                {"metrics": ["csr"], "etas": [0.8]}]})

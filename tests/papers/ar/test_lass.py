@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from memrepro.lass import critical_sample_ratio, lass, pixel_box
+from memrepro.papers.ar.lass import critical_sample_ratio, lass, pixel_box
 
 W = torch.tensor([3.0, -1.0, 0.5, 2.0])
 R = 0.3

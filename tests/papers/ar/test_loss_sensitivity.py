@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from memrepro.sensitivity import (
+from memrepro.papers.ar.loss_sensitivity import (
     class_sensitivity,
     epoch_batches,
     gini,

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from memrepro import io
-from memrepro.figures import plot_per_example_rates
-from memrepro.metrics import per_example_rates
+from memrepro.figures import write_figure
+from memrepro.papers.ar.per_example import KIND, draw_per_example_rates, per_example_rates
 
 
 def _probes(tmp_path, name, correct):
@@ -42,5 +42,26 @@ def test_binomial_reference_has_the_mean_rate_and_fixed_examples(tmp_path):
     again = per_example_rates([(0, "randX", cell, paths)], examples=100, binomial=[0])
     assert again.equals(t)  # deterministic
     out = tmp_path / "fig"
-    plot_per_example_rates(t, {"title": "AR Fig. 1"}, "caption", out / "f.pdf", out / "f.png")
+    fig = draw_per_example_rates(t, {"title": "AR Fig. 1"})
+    (ax,) = fig.get_axes()
+    assert [ln.get_linestyle() for ln in ax.get_lines()] == ["--", "-"]  # binomial, measured
+    write_figure(fig, out / "f.pdf", out / "f.png", "caption")
     assert (out / "f.png").stat().st_size > 0 and (out / "f.caption.txt").read_text() == "caption\n"
+
+
+def test_kind_table_pools_the_probe_files_of_each_panel(tmp_path):
+    """The ``per_example_rates`` kind reads entries (panel, title, series, cell, files): all
+    runs of a panel are pooled, and only panels with ``binomial`` get the reference."""
+    a = _probes(tmp_path, "a", [[1, 1, 0], [1, 0, 0]])
+    b = _probes(tmp_path, "b", [[1, 0, 0], [0, 0, 0]])
+    cell = {"experiment": "e", "dataset": "d"}
+    entries = [(0, "real", 0, cell, [a[0]]), (0, "real", 0, cell, [a[1]]),
+               (1, "randY", 0, {**cell, "experiment": "f"}, b)]
+    spec = {"examples": 1000, "panels": [{}, {"binomial": True}]}
+    t = KIND.table(entries, spec)
+    assert KIND.reads == "probes"
+    real = t[t["panel"] == 0]
+    assert list(real["rate"]) == [0.0, 0.5, 1.0] and set(real["runs"]) == {2}
+    assert set(real["curve"]) == {"measured"}
+    assert set(t[t["panel"] == 1]["curve"]) == {"measured", "binomial"}
+    assert set(t[t["panel"] == 1]["experiment"]) == {"f"}

@@ -1,29 +1,29 @@
-"""Arpit et al. 2017, Figs. 3 and 4: example choice, random inputs, the two tables, the plotters
-and the Snakemake script."""
+"""Arpit et al. 2017, Figs. 3 and 4: example choice, random inputs, the two tables, the drawings
+and the figure job (workflow/scripts/figure.py) for the two kinds."""
 
 from __future__ import annotations
 
 import runpy
-import subprocess
-import sys
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import ROOT
 
 from memrepro import io
-from memrepro.ar_sensitivity import (
+from memrepro.catalog import figure_kinds
+from memrepro.figures import caption_path, write_figure
+from memrepro.papers.ar.sensitivity_figures import draw_class_sensitivity, draw_gini
+from memrepro.papers.ar.sensitivity_kinds import CLASS_SENSITIVITY, GINI
+from memrepro.papers.ar.sensitivity_runs import (
     class_matrix_table,
     gini_table,
     random_inputs_like,
     select_examples,
 )
-from memrepro.sensitivity_figures import SENS_FIGURES, plot_class_sensitivity, plot_gini
 
-ROOT = Path(__file__).resolve().parents[1]
 SMALL = {"examples": 100, "side": None, "lr": 0.5, "batch_size": 20, "steps": 10,
          "restart_every": 5, "seed": 0}
 
@@ -161,52 +161,53 @@ def test_class_matrix_is_k_by_k_finite_positive(ctable) -> None:
         assert rows["train_acc"].nunique() == 1
 
 
-# ---------------------------------------------------------------- plotters
+# ---------------------------------------------------------------- drawings
+
+KINDS = {"gini": GINI, "class_sensitivity": CLASS_SENSITIVITY}
+
 
 @pytest.mark.parametrize("kind", ["gini", "class_sensitivity"])
-def test_plotters_write_png_pdf_and_caption(tmp_path, gtable, ctable, kind) -> None:
+def test_drawings_write_png_pdf_and_caption(tmp_path, gtable, ctable, kind) -> None:
     table = gtable if kind == "gini" else ctable
+    assert figure_kinds()[kind] is KINDS[kind] and KINDS[kind].reads == "dataset"
+    fig = KINDS[kind].draw(table, {"title": f"AR {kind}"})
+    assert fig.get_suptitle() == f"AR {kind}"
     png, pdf = tmp_path / "f.png", tmp_path / "f.pdf"
-    SENS_FIGURES[kind](table, {"title": f"AR {kind}"}, "the caption", pdf, png)
+    write_figure(fig, pdf, png, "the caption")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and pdf.read_bytes()[:5] == b"%PDF-"
     assert (tmp_path / "f.caption.txt").read_text() == "the caption\n"
 
 
-def test_plotters_refuse_incomplete_tables(tmp_path, gtable, ctable) -> None:
-    out = (tmp_path / "f.pdf", tmp_path / "f.png")
+def test_drawings_refuse_incomplete_tables(gtable, ctable) -> None:
     with pytest.raises(ValueError, match=r"lacks columns \['gini'\]"):
-        plot_gini(gtable.drop(columns="gini"), {"title": "t"}, "c", *out)
+        draw_gini(gtable.drop(columns="gini"), {"title": "t"})
     with pytest.raises(ValueError, match=r"lacks columns \['value'\]"):
-        plot_class_sensitivity(ctable.drop(columns="value"), {"title": "t"}, "c", *out)
+        draw_class_sensitivity(ctable.drop(columns="value"), {"title": "t"})
     with pytest.raises(ValueError, match="no rows"):
-        plot_gini(gtable.iloc[:0], {"title": "t"}, "c", *out)
+        draw_gini(gtable.iloc[:0], {"title": "t"})
     with pytest.raises(ValueError, match="panels"):
-        plot_class_sensitivity(ctable[ctable["panel"] == 1], {"title": "t"}, "c", *out)
-    assert not out[1].exists()
+        draw_class_sensitivity(ctable[ctable["panel"] == 1], {"title": "t"})
 
 
 # ---------------------------------------------------------------- Snakemake script
 
 @pytest.mark.parametrize("kind", ["gini", "class_sensitivity"])
-def test_workflow_script_writes_the_table(tmp_path, fake, kind) -> None:
+def test_workflow_script_writes_the_table_and_the_figure(tmp_path, fake, kind) -> None:
     x, y = fake
     io.write_npz(tmp_path / "d.npz", x_train=x, y_train=y, x_test=x[:5], y_test=y[:5])
     settings = {**SMALL, "steps": 3}
-    sm = SimpleNamespace(input=SimpleNamespace(data=str(tmp_path / "d.npz")),
-                         output=[str(tmp_path / "t.csv")], log=[],
+    out = SimpleNamespace(table=str(tmp_path / "t.csv"), pdf=str(tmp_path / "f.pdf"),
+                          png=str(tmp_path / "f.png"))
+    sm = SimpleNamespace(input=[str(tmp_path / "d.npz")], output=out, log=[],
                          threads=torch.get_num_threads(),
-                         params=SimpleNamespace(spec={"kind": kind, "settings": settings}))
-    runpy.run_path(str(ROOT / "workflow/scripts/sensitivity.py"), init_globals={"snakemake": sm})
+                         params=SimpleNamespace(spec={"kind": kind, "title": "T",
+                                                      "settings": settings},
+                                                caption="The caption.", entries=None))
+    runpy.run_path(str(ROOT / "workflow/scripts/figure.py"), init_globals={"snakemake": sm})
     got = pd.read_csv(tmp_path / "t.csv")
     want = (gini_table if kind == "gini" else class_matrix_table)(x, y, settings)
     assert list(got.columns) == list(want.columns) and len(got) == len(want)
     assert np.allclose(got.select_dtypes("number"), want.select_dtypes("number"))
-
-
-def test_figure_kinds_register_whatever_the_import_order() -> None:
-    # memrepro.figures imports SENS_FIGURES back at its end: importing this module first must work
-    code = ("import memrepro.sensitivity_figures; from memrepro.figures import FIGURES; "
-            "assert {'gini', 'class_sensitivity'} <= set(FIGURES)")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=60)
-    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "f.pdf").read_bytes()[:5] == b"%PDF-"
+    assert (tmp_path / "f.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert caption_path(tmp_path / "f.png").read_text() == "The caption.\n"

@@ -11,7 +11,7 @@ from memrepro.papers.ar import (
     filters,
     per_example,
     regularizers,
-    sensitivity_figures,
+    sensitivity_kinds,
     series,
     sweep,
 )
@@ -62,8 +62,8 @@ OPTION_SCHEMAS = {
 PAPER = Paper(
     citation="Arpit et al. 2017, \"A Closer Look at Memorization in Deep Networks\"",
     kinds={"per_example_rates": per_example.KIND, "filters": filters.KIND,
-           "gini": sensitivity_figures.GINI,
-           "class_sensitivity": sensitivity_figures.CLASS_SENSITIVITY,
+           "gini": sensitivity_kinds.GINI,
+           "class_sensitivity": sensitivity_kinds.CLASS_SENSITIVITY,
            "sweep": sweep.KIND, "series": series.KIND, "regularizers": regularizers.KIND},
     # AR Figs. 7-9: the CSR stays small, so its axis follows the data
     metric_styles={"csr": MetricStyle("critical sample ratio", (0, (3, 1, 1, 1, 1, 1)),

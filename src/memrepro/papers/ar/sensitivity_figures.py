@@ -1,9 +1,7 @@
-"""Arpit et al. 2017, Figs. 3 and 4: the ``gini`` and ``class_sensitivity`` kinds.
-
-Their tables are computed from the prepared dataset (``reads="dataset"``) by
-:mod:`memrepro.papers.ar.sensitivity_runs`, imported only when a table is made, so drawing
-never imports torch. Each drawing returns a bare ``Figure`` (no pyplot state) under the fixed
-``STYLE``.
+"""Arpit et al. 2017, Figs. 3 and 4 drawn from the tables of
+:mod:`memrepro.papers.ar.sensitivity_runs`; the kinds are in
+:mod:`memrepro.papers.ar.sensitivity_kinds`. Each drawing returns a bare ``Figure`` (no pyplot
+state) under the fixed ``STYLE``. Never imports torch.
 """
 
 from __future__ import annotations
@@ -15,7 +13,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 
-from memrepro.figures import ETA_PALETTE, STYLE, FigureKind, wrap_title
+from memrepro.figures import ETA_PALETTE, STYLE, wrap_title
 
 GINI_DRAW_COLUMNS = ["panel", "panel_title", "data", "step", "epoch", "gini"]
 MATRIX_DRAW_COLUMNS = ["panel", "panel_title", "data", "i", "j", "value"]
@@ -132,34 +130,3 @@ def draw_class_sensitivity(table: pd.DataFrame, spec: dict) -> Figure:
             ax.set_yticks(ticks)
         fig.colorbar(image, ax=list(axes), label=r"$\bar g(i, j)$ (log scale)", shrink=0.9)
         return _titled(fig, spec, width)
-
-
-def _gini_table(arrays: dict, spec: dict) -> pd.DataFrame:
-    from memrepro.papers.ar.sensitivity_runs import gini_table  # torch: tables only
-
-    return gini_table(arrays["x_train"], arrays["y_train"], spec.get("settings") or {})
-
-
-def _class_matrix_table(arrays: dict, spec: dict) -> pd.DataFrame:
-    from memrepro.papers.ar.sensitivity_runs import class_matrix_table
-
-    return class_matrix_table(arrays["x_train"], arrays["y_train"], spec.get("settings") or {})
-
-
-_KEYS = frozenset({"dataset", "settings"})
-_DEFAULTS = ("Settings not given take the defaults of memrepro.papers.ar.sensitivity_runs, "
-             "which gives the reason for each. ")
-GINI = FigureKind(
-    table=_gini_table, draw=draw_gini, reads="dataset", keys=_KEYS, threads=True,
-    note=(_DEFAULTS + "Loss-sensitivity g_x^t = ||dL_t/dx||_1 back-propagated through the "
-          "unrolled SGD steps, L_t the full-set mean cross-entropy after step t; Gini "
-          "coefficient over examples of its running mean over steps. Random data: Gaussian "
-          "inputs with the data's per-channel mean and variance (the only way 'random' "
-          "differs from real in the one-class-per-example panel)."))
-CLASS_SENSITIVITY = FigureKind(
-    table=_class_matrix_table, draw=draw_class_sensitivity, reads="dataset", keys=_KEYS,
-    threads=True,
-    note=(_DEFAULTS + "Cell (i, j): mean over training examples x of class j of the time-averaged "
-          "||dL_t(y=i)/dx||_1, L_t(y=i) the class-i terms of the cross-entropy; log colour "
-          "scale shared by both panels. Random data: Gaussian inputs with the data's "
-          "per-channel mean and variance."))
