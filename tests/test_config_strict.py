@@ -168,7 +168,7 @@ def test_options_schemas_come_from_the_papers():
 
     schema = load_schema()
     exp = schema["$defs"]["experiment"]["properties"]
-    ar = catalog.PAPERS["ar"].option_schemas
+    ar = catalog.papers()["ar"].option_schemas
     assert exp["train"]["properties"]["adversarial"]["properties"] == (
         ar["adversarial"]["properties"])
     probes = exp["probes"]

@@ -14,8 +14,8 @@ from test_groups import _arrays, _cells
 from memrepro.config import ConfigError, make_groups, resolve
 from memrepro.device_data import to_device_many
 from memrepro.engine import GroupTrainer, train_cell, train_group
+from memrepro.fit import FIT_TOL
 from memrepro.stacked import Stacked
-from memrepro.tables import FIT_TOL
 
 
 @pytest.fixture(autouse=True)

@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 
 from memrepro import io
 from memrepro.device_data import GroupData, TrainData
+from memrepro.fit import FIT_TOL
 from memrepro.losses import get_loss
 from memrepro.models import MODELS, get_model
 from memrepro.optim import lr_at, make_optimizer
@@ -39,7 +40,6 @@ from memrepro.stacked import (
     merge_optimizer_states,
     split_optimizer_state,
 )
-from memrepro.tables import FIT_TOL
 
 # history.csv: these columns, then one per history-writing probe the trainer knows
 CORE_HISTORY_COLUMNS = ["epoch", "lr", "loss", "j1", "j2", "corrupted_fit", "corrupted_clean",

@@ -1,4 +1,4 @@
-"""What a paper folder declares: :class:`Paper`, the record in ``papers/<name>/__init__.py``.
+"""What a paper folder declares: :class:`Paper`, the record in ``papers/<name>/index.py``.
 
 Torch-free: the configuration check, captions and figure jobs read it. A paper's training
 add-ons (probes, objectives) live in its ``training`` module, which ``memrepro.catalog``

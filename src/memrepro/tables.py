@@ -19,7 +19,6 @@ from memrepro.paths import history_path, probe_files, run_path
 METRICS = ["loss", "j1", "j2", "corrupted_fit", "corrupted_clean", "clean_acc", "test_acc",
            "test_loss"]
 NOT_METRICS = ("epoch", "lr")
-FIT_TOL = 1e-9  # "100% training accuracy": j1 >= 1 - FIT_TOL (the engine's stop_when_fit too)
 TIDY_COLUMNS = ["panel", "panel_title", "series", "experiment", "dataset", "model", "loss",
                 "noise", "eta", "seed", "sweep_name", "sweep_value", "sweep_label", "epoch",
                 "metric", "value"]

@@ -45,7 +45,7 @@ def load_schema(path: str | Path | None = None) -> dict:
     exp["loss_params"]["properties"] = {name: _arguments_schema(fn)
                                         for name, fn in sorted(LOSSES.items())}
     exp["noise"]["properties"]["name"]["enum"] = sorted(NOISES)
-    options = catalog.merged("options schema", *(p.option_schemas for p in catalog.PAPERS.values()))
+    options = catalog.option_schemas()
     exp["probes"]["properties"] = {
         name: _options_schema(options.get(name, {}), d["probe_schedule"])
         for name in sorted(catalog.probe_names())}

@@ -23,7 +23,8 @@ from memrepro.figures import (
     eta_label,
     layout,
 )
-from memrepro.tables import FIT_TOL, figure_table
+from memrepro.fit import FIT_TOL
+from memrepro.tables import figure_table
 
 STATISTICS = ("best", "final", "epochs_to_fit")
 # metric -> axis wording (the paper calls our test set the validation set)

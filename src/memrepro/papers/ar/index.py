@@ -1,0 +1,77 @@
+"""Arpit et al. 2017, "A Closer Look at Memorization in Deep Networks": the index.
+
+Figs. 7-8 use the core ``curves`` kind with the ``csr`` history column; the other figures
+have their own kinds here. Training add-ons (``csr`` probe, ``adversarial`` objective) are in
+:mod:`memrepro.papers.ar.training` (torch).
+"""
+
+from memrepro.figures import MetricStyle
+from memrepro.paper import Paper
+from memrepro.papers.ar import (
+    filters,
+    per_example,
+    regularizers,
+    sensitivity_kinds,
+    series,
+    sweep,
+)
+
+NOTE = ("Arpit et al. settings (params.yaml): the test set serves as the validation set; "
+        "randX replaces a share eta of the training inputs by Gaussian noise with the "
+        "data's per-channel mean and variance, randY a share eta of the labels by uniform "
+        "draws. CSR: the share of the first `examples` test images for which LASS (alpha "
+        "0.25, beta 0.2, box radius 0.3 on the 0-255 scale, at most max_iter steps) finds a "
+        "point with another predicted class; a lower bound. Batch 128 (not stated).")
+
+# The options of its training add-ons (memrepro.papers.ar.training), checked by the
+# configuration before any job runs.
+OPTION_SCHEMAS = {
+    "csr": {
+        "description": (
+            "The critical sample ratio (Arpit et al. 2017, Sec. 4.1) of the model on the first "
+            "`examples` test images (default 500), found by LASS (`alpha` 0.25, `beta` 0.2, "
+            "`radius` 0.3 on the 0-255 pixel scale, at most `max_iter` steps, default 20), "
+            "every `every` epochs and at the listed `epochs`; written to the history's csr "
+            "column."),
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "examples": {"type": "integer", "minimum": 1},
+            "max_iter": {"type": "integer", "minimum": 1},
+            "alpha": {"type": "number", "exclusiveMinimum": 0},
+            "beta": {"type": "number", "minimum": 0},
+            "radius": {"type": "number", "exclusiveMinimum": 0},
+        },
+    },
+    "adversarial": {
+        "description": (
+            "Adversarial training on critical samples (Arpit et al. 2017, Sec. 5): the loss is "
+            "(1 - weight) * clean loss + weight * loss on the critical samples LASS finds in "
+            "the batch (default LASS settings, at most max_iter steps, default 20). Single "
+            "models only."),
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["weight"],
+        "properties": {
+            "weight": {"type": "number", "minimum": 0, "maximum": 1},
+            "max_iter": {"type": "integer", "minimum": 1},
+        },
+    },
+}
+
+PAPER = Paper(
+    citation="Arpit et al. 2017, \"A Closer Look at Memorization in Deep Networks\"",
+    kinds={"per_example_rates": per_example.KIND, "filters": filters.KIND,
+           "gini": sensitivity_kinds.GINI,
+           "class_sensitivity": sensitivity_kinds.CLASS_SENSITIVITY,
+           "sweep": sweep.KIND, "series": series.KIND, "regularizers": regularizers.KIND},
+    # AR Figs. 7-9: the CSR stays small, so its axis follows the data
+    metric_styles={"csr": MetricStyle("critical sample ratio", (0, (3, 1, 1, 1, 1, 1)),
+                                      marker="o", axis="critical sample ratio (%)",
+                                      free_top=True)},
+    probes={"csr": "CSR probe {}"},
+    objectives={"adversarial": "adversarial training on LASS critical samples {}"},
+    option_schemas=OPTION_SCHEMAS,
+    note=NOTE,
+    note_kinds=frozenset({"curves", "sweep", "series", "regularizers", "filters"}),
+)
