@@ -264,3 +264,17 @@ def test_the_shipped_params_are_strictly_valid_at_every_scale():
         cfg = copy.deepcopy(load_params())
         cfg["scale"] = scale
         resolve(cfg, check_files=False)
+
+
+def test_the_metrics_a_figure_may_draw_come_from_the_catalog():
+    """A panel's metrics are the engine's history columns plus the history probes' (AR's
+    csr): a probe's column is drawable, a misspelt one is refused with the nearest name."""
+    from memrepro import catalog
+
+    assert catalog.history_metrics()[-1] == "csr" and "j1" in catalog.history_metrics()
+    assert "per_example" not in catalog.history_metrics()  # a file probe has no column
+    cfg = load_params()
+    cfg["figures"]["ar/fig7"]["panels"][1]["metrics"] = ["csrr"]
+    with pytest.raises(ConfigError, match=r"metrics\[0\]: 'csrr' is not allowed.*did you "
+                                          r"mean 'csr'\?"):
+        resolve(cfg)

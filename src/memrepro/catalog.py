@@ -79,6 +79,14 @@ def file_probe_names() -> list[str]:
     return [*CORE_PROBE_NAMES, *(n for p in papers().values() for n in sorted(p.file_probes))]
 
 
+def history_metrics() -> list[str]:
+    """Every history.csv metric a figure may draw: the engine's and the history probes'."""
+    from memrepro.tables import METRICS
+
+    files = set(file_probe_names())
+    return [*METRICS, *(n for n in probe_names() if n not in files)]
+
+
 def option_notes() -> tuple[dict[str, str], dict[str, str]]:
     """Caption texts: ({objective: text}, {probe: text}) of every paper."""
     return (merged("objective", *(p.objectives for p in papers().values())),

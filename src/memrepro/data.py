@@ -185,7 +185,7 @@ def _check_prepared(d: dict[str, np.ndarray], where: str) -> None:
             raise refuse(f"{where}: y_{split}", f"{y.dtype} {y.shape}", f"int64 ({len(x)},)")
     if d["x_train"].shape[1:] != d["x_test"].shape[1:]:
         raise refuse(f"{where}: x_test", f"image shape {d['x_test'].shape[1:]}",
-                  f"x_train's {d['x_train'].shape[1:]}")
+                     f"x_train's {d['x_train'].shape[1:]}")
 
 
 def load_prepared(npz_path: str | Path) -> dict[str, np.ndarray]:

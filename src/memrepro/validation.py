@@ -57,6 +57,8 @@ def load_schema(path: str | Path | None = None) -> dict:
     kinds = catalog.figure_kinds()
     d["figure"]["properties"]["kind"]["enum"] = sorted(kinds)
     d["figure"]["properties"]["losses"]["items"]["enum"] = sorted(LOSSES)
+    panel = d["figure"]["properties"]["panels"]["items"]["properties"]
+    panel["metrics"]["items"]["enum"] = panel["metric"]["enum"] = catalog.history_metrics()
     _describe_kind_keys(d["figure"], kinds)
     return schema
 

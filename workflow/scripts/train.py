@@ -12,6 +12,7 @@ gpu = claim_gpu() if sm.resources.gpu else None
 import torch  # noqa: E402
 
 from memrepro import catalog, io  # noqa: E402
+from memrepro.data import load_prepared  # noqa: E402
 from memrepro.device_data import pick_device, to_device_many  # noqa: E402
 from memrepro.engine import train_group  # noqa: E402
 from memrepro.logs import to_log  # noqa: E402
@@ -24,7 +25,8 @@ specs = [dict(s) for s in sm.params.specs]
 device = pick_device(sm.params.device)
 meta = io.read_json(sm.input.meta)
 noise_meta = [io.read_json(Path(f).with_suffix(".json")) for f in sm.input.noise]
-arrays, noises = io.load_npz(sm.input.data), [io.load_npz(f) for f in sm.input.noise]
+# the prepared arrays, their dtypes and shapes checked (a damaged file fails here, clearly)
+arrays, noises = load_prepared(sm.input.data), [io.load_npz(f) for f in sm.input.noise]
 datas = [None] * len(specs)
 for subset in {s.get("subset") for s in specs}:  # a swept training-set size: one copy each
     idx = [i for i, s in enumerate(specs) if s.get("subset") == subset]

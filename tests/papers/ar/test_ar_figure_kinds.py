@@ -18,7 +18,7 @@ from memrepro.papers.ar.sweep import KIND as SWEEP
 from memrepro.papers.ar.sweep import (
     build_sweep_figure,
     run_statistic,
-    sweep_points,
+    sweep_statistics,
     unfitted_notes,
 )
 
@@ -152,7 +152,7 @@ def test_run_statistic():
 
 
 def test_sweep_points_leave_unfitted_runs_out():
-    pts = sweep_points(sweep_table(), "epochs_to_fit", "j1").set_index(["eta", "sweep_value"])
+    pts = sweep_statistics(sweep_table(), "epochs_to_fit", "j1").set_index(["eta", "sweep_value"])
     assert pts.loc[(0.0, 256.0), ["mean", "min", "max", "used", "runs"]].tolist() == [
         2, 2, 2, 2, 2]
     assert pts.loc[(0.0, 1024.0), ["mean", "min", "max", "used"]].tolist() == [1.5, 1, 2, 2]
@@ -161,7 +161,7 @@ def test_sweep_points_leave_unfitted_runs_out():
     assert pts.loc[(0.6, 256.0), "last_epoch"] == 3
     notes = unfitted_notes(pts.reset_index())
     assert notes == ["η = 0.6: not fitted within 3 epochs: 3 runs (x = 256, 1024)"]
-    best = sweep_points(sweep_table(), "best", "test_acc").set_index(["eta", "sweep_value"])
+    best = sweep_statistics(sweep_table(), "best", "test_acc").set_index(["eta", "sweep_value"])
     assert best.loc[(0.0, 256.0), ["mean", "min", "max"]].tolist() == pytest.approx(
         [0.55, 0.5, 0.6])
     assert best.loc[(0.0, 1024.0), ["min", "max"]].tolist() == pytest.approx([0.5, 0.9])

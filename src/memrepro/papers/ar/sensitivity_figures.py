@@ -22,7 +22,7 @@ DATA_LABELS = {"real": "real data", "random": "random inputs"}
 SENSITIVITY_PANEL_WIDTH_IN = 4.2  # a little wider than the base's 4.0: square heatmaps
 
 
-def _check(table: pd.DataFrame, spec: dict, columns: list[str]) -> str:
+def _checked_title(table: pd.DataFrame, spec: dict, columns: list[str]) -> str:
     """The figure's title; ValueError when the table lacks a column or has no rows."""
     title = str(spec.get("title", "<untitled figure>"))
     missing = [c for c in columns if c not in table.columns]
@@ -65,7 +65,7 @@ def _titled(fig: Figure, spec: dict, width: float) -> Figure:
 def draw_gini(table: pd.DataFrame, spec: dict) -> Figure:
     """Fig. 3: Gini coefficient of gbar_x over examples vs epoch, one line per data kind;
     left: normal labels, right: one class per example."""
-    title = _check(table, spec, GINI_DRAW_COLUMNS)
+    title = _checked_title(table, spec, GINI_DRAW_COLUMNS)
     panels = _panels(table, title)
     width = SENSITIVITY_PANEL_WIDTH_IN * len(panels)
     with matplotlib.rc_context(STYLE):
@@ -109,7 +109,7 @@ def _log_norm(mats: list[np.ndarray], title: str) -> LogNorm:
 def draw_class_sensitivity(table: pd.DataFrame, spec: dict) -> Figure:
     """Fig. 4: heatmaps of gbar(i, j), i = class of the loss term (rows), j = class of the
     training examples (columns); real left, random right; shared log colour scale."""
-    title = _check(table, spec, MATRIX_DRAW_COLUMNS)
+    title = _checked_title(table, spec, MATRIX_DRAW_COLUMNS)
     panels = _panels(table, title)
     mats = [_matrix(rows, title) for _, rows in panels]
     norm = _log_norm(mats, title)

@@ -53,7 +53,7 @@ def run_statistic(run: pd.DataFrame, statistic: str, metric: str) -> float:
     raise ValueError(f"unknown statistic {statistic!r}; allowed: {list(STATISTICS)}")
 
 
-def sweep_points(rows: pd.DataFrame, statistic: str, metric: str) -> pd.DataFrame:
+def sweep_statistics(rows: pd.DataFrame, statistic: str, metric: str) -> pd.DataFrame:
     """Per (eta, sweep_value): mean/min/max over the runs (seeds) whose statistic is not NaN,
     ``runs``, ``used`` (runs in the mean) and ``last_epoch`` (max over the runs)."""
     recs = []
@@ -102,7 +102,7 @@ def build_sweep_figure(table: pd.DataFrame, spec: dict) -> Figure:
                 raise ValueError(f"{where}: rows without a sweep value (experiment has no sweep)")
             if not (rows["metric"] == metric).any():
                 raise ValueError(f"{where}: no rows for metric {metric!r}")
-            pts = sweep_points(rows, stat, metric)
+            pts = sweep_statistics(rows, stat, metric)
             scale = 1.0 if stat == "epochs_to_fit" or metric in NON_ACCURACY else 100.0
             for eta, e in pts[pts["used"] > 0].groupby("eta", sort=True):
                 m, lo, hi = (e[c].to_numpy(float) * scale for c in ("mean", "min", "max"))
