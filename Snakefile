@@ -5,10 +5,22 @@ from pathlib import Path
 
 from snakemake.utils import min_version
 
-from memrepro.config import ConfigError, resolve
+from memrepro.config import ConfigError, load_sources, overlay_changes, resolve
 from memrepro.jobenv import put_on_pythonpath
+from memrepro.resume import sweep as sweep_kept_outputs
+from memrepro.watchdog import clear_stale_locks
 
 min_version("9.0")
+
+
+# The files the config is merged from, read here too: a YAML syntax error in params.yaml names
+# its line, and an error names the file that set its key (params.yaml, --configfile, --config).
+try:
+    SOURCES = load_sources(
+        "params.yaml", workflow.overwrite_configfiles, workflow.config_settings.config
+    )
+except ConfigError as err:
+    sys.exit(err.refusal())  # the message, on stderr; exit status 1
 
 
 configfile: "params.yaml"
@@ -23,14 +35,23 @@ report: "workflow/report/workflow.rst"
 
 try:
     SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "params.schema.yaml"
-    PLAN = resolve(config, schema_path=SCHEMA)
+    PLAN = resolve(config, schema_path=SCHEMA, sources=SOURCES)
 except ConfigError as err:
-    sys.stderr.write(f"memrepro: {err}\nNothing was run. Fix params.yaml or the --config value.\n")
-    sys.exit(1)
+    sys.exit(err.refusal())
+if workflow.is_main_process:  # what the scale's overlay changed, once (not in cluster jobs)
+    sys.stderr.write("".join(f"memrepro: {line}\n" for line in overlay_changes(PLAN)))
 
 
 # jobs in the conda env of envs/ (--sdm conda) import memrepro from this checkout
 put_on_pythonpath(Path(workflow.basedir) / "src")
+
+
+# After a killed Snakemake: remove its leftover locks once nothing of it runs any more (a
+# live Snakemake keeps its own), and forget the outputs kept for finished jobs that Snakemake
+# has since recorded (memrepro.watchdog, memrepro.resume; README "If a run is interrupted").
+if workflow.is_main_process:
+    clear_stale_locks()
+    sweep_kept_outputs()
 
 
 include: "workflow/rules/common.smk"
@@ -67,7 +88,7 @@ rule runs:
 rule figures:
     input:
         figure_outputs(),
-        "results/summary.json",
+        rules.summary.output,
 
 
 rule all:

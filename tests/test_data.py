@@ -9,6 +9,7 @@ import http.server
 import json
 import shutil
 import threading
+import zipfile
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -22,6 +23,7 @@ from memrepro.data import load_prepared, prepare, validate_npz
 from memrepro.download import TORCHVISION, DataError, download, raw_resources
 
 DEAD = "http://127.0.0.1:9"  # nothing listens there: any fetch would fail
+ROOT_README = Path(__file__).resolve().parents[1] / "README.md"
 
 
 class _Handler(http.server.SimpleHTTPRequestHandler):
@@ -363,3 +365,104 @@ def test_load_prepared_refuses_wrong_dtypes(tmp_path):
     io.write_npz(tmp_path / "q.npz", **arrays)
     with pytest.raises(DataError, match="y_train: int32"):
         load_prepared(tmp_path / "q.npz")
+
+
+# --- users' files: classes, unknown arrays, float images ---------------------------------------
+def _save(path, **changes):
+    np.savez(path, **{**_good(), **changes})
+    return path
+
+
+def test_labels_must_cover_every_class_unless_the_dataset_declares_its_count(tmp_path):
+    """One label of 1,000,000 is not 1,000,001 classes: it is refused, with the way out."""
+    y = np.arange(20) % 10
+    y[7] = 1_000_000
+    path = _save(tmp_path / "big.npz", y_train=y)
+    with pytest.raises(DataError) as e:
+        validate_npz(path, key="datasets.mine.path")
+    assert str(e.value) == (
+        "datasets.mine.path: y_train: labels up to 1000000 with 999,990 of the classes "
+        "0..1000000 absent (the first: 10) is not allowed; allowed: labels 0..K-1 with every "
+        "class in y_train, or declare datasets.mine.num_classes")
+    with pytest.raises(DataError, match=r"y_train: label 1000000 at index 7 is not allowed; "
+                                        r"allowed: 0..9 \(datasets.mine.num_classes = 10\)"):
+        validate_npz(path, key="datasets.mine.path", num_classes=10)
+    gap = _save(tmp_path / "gap.npz", y_train=np.where(np.arange(20) % 10 == 3, 4,
+                                                       np.arange(20) % 10))
+    with pytest.raises(DataError, match=r"labels up to 9 with 1 of the classes 0..9 absent "
+                                        r"\(the first: 3\)"):
+        validate_npz(gap)
+    # declared: a class may have no training example (here 3, present in the test set)
+    assert validate_npz(gap, num_classes=12)["num_classes"] == 12
+    meta = prepare({"source": "npz", "path": str(gap), "num_classes": 12}, tmp_path,
+                   tmp_path / "gap_p.npz", tmp_path / "gap_p.json")
+    assert meta["num_classes"] == 12 and len(meta["class_names"]) == 12
+
+
+def test_the_class_count_is_declared_in_the_schema_and_reaches_validation(tmp_path):
+    from conftest import load_params
+
+    from memrepro.config import ConfigError, resolve
+
+    gap = _save(tmp_path / "gap.npz", y_train=np.where(np.arange(20) % 10 == 3, 4,
+                                                       np.arange(20) % 10))
+    cfg = load_params()
+    cfg["datasets"]["mine"] = {"source": "npz", "path": str(gap)}
+    with pytest.raises(ConfigError, match=r"^\S*gap.npz \(datasets.mine\) is invalid:\n  "
+                                          r"datasets.mine.path: y_train: labels up to 9"):
+        resolve(cfg)
+    cfg["datasets"]["mine"]["num_classes"] = 10
+    assert resolve(cfg).config["datasets"]["mine"]["num_classes"] == 10
+    cfg["datasets"]["mine"]["num_classes"] = 1
+    with pytest.raises(ConfigError, match=r"datasets.mine.num_classes: 1 is not allowed; "
+                                          r"allowed: an integer >= 2"):
+        resolve(cfg)
+
+
+def test_unknown_arrays_are_refused_by_name_without_unpickling(tmp_path):
+    path = _save(tmp_path / "extra.npz", extra=np.array([_Boom()] * 2, dtype=object),
+                 meta=np.arange(3))
+    want = (r"datasets.mine.path: unknown array\(s\) 'extra', 'meta' \(found: .*\) is not "
+            r"allowed; allowed: an .npz with exactly the arrays x_train, y_train, x_test, "
+            r"y_test, nothing else")
+    with pytest.raises(DataError, match=want):  # unpickling _Boom would raise a ValueError
+        validate_npz(path, key="datasets.mine.path")
+    with pytest.raises(DataError, match="unknown array"):  # not numpy's "Object arrays ..."
+        prepare({"source": "npz", "path": str(path)}, tmp_path, tmp_path / "mine.npz",
+                tmp_path / "mine.json")
+    assert not (tmp_path / "mine.npz").exists()
+    other = _save(tmp_path / "notes.npz")
+    with zipfile.ZipFile(other, "a") as zf:  # a member that is not an array at all
+        zf.writestr("notes.txt", "hello")
+    with pytest.raises(DataError, match=r"unknown array\(s\) 'notes.txt'"):
+        validate_npz(other)
+    misspelt = tmp_path / "typo.npz"
+    np.savez(misspelt, **{("X_test" if k == "x_test" else k): v for k, v in _good().items()})
+    with pytest.raises(DataError, match=r"missing array\(s\) x_test; unknown array\(s\) "
+                                        r"'X_test'"):
+        validate_npz(misspelt)
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_float_images_in_0_1_are_stored_as_round_255x_as_the_readme_says(tmp_path, dtype):
+    x = (np.arange(20 * 64).reshape(20, 8, 8) % 256 / 255.0).astype(dtype)
+    path = _save(tmp_path / "f.npz", x_train=x)
+    prepare({"source": "npz", "path": str(path)}, tmp_path, tmp_path / "f_p.npz",
+            tmp_path / "f_p.json")
+    stored = load_prepared(tmp_path / "f_p.npz")["x_train"][:, 0]
+    np.testing.assert_array_equal(stored, np.rint(x.astype(np.float64) * 255).astype(np.uint8))
+    if dtype != np.float16:  # i / 255 in float32 or float64 comes back exactly as i
+        np.testing.assert_array_equal(stored, np.arange(20 * 64).reshape(20, 8, 8) % 256)
+    bullet = ROOT_README.read_text().split("- **Your dataset**")[1].split("\n- **")[0]
+    bullet = " ".join(bullet.split())
+    for needle in ("exactly the arrays", "float16/32/64", "every value in [0, 1]",
+                   "round(255·x)", "num_classes: K", "every class present"):
+        assert needle in bullet, (needle, bullet)
+
+
+def test_float_images_on_the_0_255_scale_are_refused_with_a_hint(tmp_path):
+    path = _save(tmp_path / "f.npz", x_test=_good()["x_test"].astype(np.float32))
+    with pytest.raises(DataError, match=r"x_test: value \d+\.0 at index .* allowed: floats in "
+                                        r"\[0, 1\] \(stored as round\(255 x\)\) or uint8 0..255 "
+                                        r"\(these look like 0..255 values: divide them by 255"):
+        validate_npz(path)

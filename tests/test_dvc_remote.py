@@ -32,8 +32,9 @@ PROJECT = ("Snakefile", "params.yaml", "dvc.yaml", ".dvcignore", ".gitignore",
 # the loss-symmetry table, which trains nothing.
 SMALL_FIGURES = ("ar/fig7", "ps/symmetry")
 # Results in reverse DAG order: the worst order `dvc pull` could write them in.
-UPSTREAM_LAST = ("results/figures", "results/metrics", "results/plots", "results/summary.json",
-                 "results/runs", "results/noise", "results/data")
+UPSTREAM_LAST = ("results/figures", "results/metrics", "results/plots", "results/summary",
+                 "results/summary_cells.json", "results/runs", "results/noise", "results/data")
+LIMIT = 200  # the longest line DVC may print (`dvc metrics show` printed two of 85,000)
 
 
 def default_remote(repo):
@@ -123,6 +124,59 @@ def _planned(res):
     return re.findall(r"^(?:local)?rule (\w+):", res.stdout + res.stderr, flags=re.M)
 
 
+def _check_metrics_and_plots(repo, env, experiments):
+    """`dvc metrics show` fits a terminal: one short row per experiment. `dvc plots show`
+    loads every plot (Snakemake's .snakemake_timestamp in results/plots made it warn on every
+    call), and git does not see the page it writes."""
+    shown = _run(["dvc", "metrics", "show"], repo, env).stdout
+    lines = shown.strip().splitlines()
+    assert max(map(len, lines)) < LIMIT, shown
+    assert len(lines) == 1 + experiments, shown
+    assert re.match(r"Path +cells +epochs +j1\.max +j1\.mean +j1\.min +j2\.max", lines[0]), lines[0]
+    assert all(re.match(r"results/summary/\w+/\w+\.json ", row) for row in lines[1:]), shown
+    assert (repo / "results/summary_cells.json").is_file()
+    assert not list((repo / "results/plots").glob(".*"))
+    plots = _run(["dvc", "plots", "show"], repo, env)
+    assert "failed to load" not in plots.stdout + plots.stderr, plots.stdout + plots.stderr
+    assert (repo / "dvc_plots/index.html").is_file()
+    status = _run(["git", "status", "--porcelain", "--untracked-files=all"], repo, env).stdout
+    assert "dvc_plots" not in status, status
+
+
+def test_dvc_plots_render_offline(tmp_path):
+    """DVC's plots page loads vega from a CDN and renders blank offline; the page that
+    workflow/scripts/plots_offline.py makes has the libraries inlined (from Snakemake's
+    checksummed copies). Rendered in headless Chromium with every request sent to a proxy that
+    does not exist, when a Chromium is installed (else that part is skipped)."""
+    env = _env(tmp_path)
+    repo = tmp_path / "repo"
+    (repo / "results/plots").mkdir(parents=True)
+    for cell in ("e__a", "e__b"):
+        (repo / f"results/plots/{cell}.csv").write_text(
+            "epoch,j1,j2,test_acc\n0,0.1,0.1,0.1\n1,0.6,0.4,0.3\n2,0.9,0.5,0.4\n")
+    (repo / "dvc.yaml").write_text(yaml.safe_dump(
+        {"plots": [{"results/plots": {"x": "epoch", "y": ["j1", "j2", "test_acc"]}}]}))
+    _run(["git", "init", "-q"], repo, env)
+    _run(["dvc", "init", "-q"], repo, env)
+    _run(["dvc", "plots", "show"], repo, env)
+    assert "cdn.jsdelivr.net" in (repo / "dvc_plots/index.html").read_text()  # the problem
+    _run([sys.executable, ROOT / "workflow/scripts/plots_offline.py"], repo, env)
+    page = (repo / "dvc_plots/index.html").read_text()
+    assert not re.search(r"<script[^>]+src=", page) and "vega-embed" in page
+    assert page.count("vegaEmbed('#") == 2  # one chart per cell
+    browser = next((shutil.which(b) for b in ("chromium", "chromium-browser", "google-chrome")
+                    if shutil.which(b)), None)
+    if browser is None:
+        pytest.skip("no Chromium: the offline page's rendering was not checked "
+                    "(Debian: apt-get install chromium)")
+    dom = subprocess.run(
+        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--proxy-server=127.0.0.1:9",
+         f"--user-data-dir={tmp_path}/chr", "--virtual-time-budget=8000", "--dump-dom",
+         (repo / "dvc_plots/index.html").as_uri()], capture_output=True, text=True, timeout=120)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    assert len(re.findall(r'<canvas[^>]* class="marks"', dom.stdout)) == 2, dom.stdout[-2000:]
+
+
 @pytest.mark.slow
 def test_push_clone_pull_then_snakemake_plans_nothing(tmp_path):
     env = _env(tmp_path)
@@ -131,15 +185,19 @@ def test_push_clone_pull_then_snakemake_plans_nothing(tmp_path):
     _, url = default_remote(build)
     remote = (build / ".dvc" / url).resolve()
     assert remote.parent == tmp_path, remote  # the default resolves beside build/ and clone/
-    assert len(_small_params(build / "params.yaml")["experiments"]) >= 2  # for step 6
+    experiments = len(_small_params(build / "params.yaml")["experiments"])
+    assert experiments >= 2  # for step 6
 
     # 1. build at smoke scale the way a user would, commit the lock, push the bytes
     _run(["git", "init", "-q"], build, env)
     _run(["git", "add", "-A"], build, env)
     _run(["git", "commit", "-qm", "project"], build, env)
     t0 = time.time()
-    _run(["dvc", "repro"], build, env, timeout=900)
+    built = _run(["dvc", "repro"], build, {**env, "MEMREPRO_CORES": "1"}, timeout=900)
     built_s = time.time() - t0
+    # the stages take their cores from MEMREPRO_CORES, which is not part of what DVC records
+    assert "Provided cores: 1 " in built.stdout + built.stderr, built.stderr[-2000:]
+    assert "--cores ${MEMREPRO_CORES:-all} runs" in (build / "dvc.lock").read_text()
     # a second repro runs nothing: dvc.yaml's code deps are whole folders, and the bytecode
     # Python leaves in them (the jobs import memrepro from build/src) is in .dvcignore
     for folder in ("src/memrepro", "workflow/scripts"):
@@ -149,9 +207,13 @@ def test_push_clone_pull_then_snakemake_plans_nothing(tmp_path):
     again = _run(["dvc", "repro"], build, env)
     assert "Data and pipelines are up to date" in again.stdout, again.stdout[-2000:]
     assert "Running stage" not in again.stdout, again.stdout[-2000:]
-    # summary.json is a `cache: false` metric: git carries it, not the remote
-    _run(["git", "add", "dvc.lock"], build, env)
-    _run(["git", "add", "-f", "results/summary.json"], build, env)
+    _check_metrics_and_plots(build, env, experiments)
+    # results/summary/ holds `cache: false` metrics: git carries them (.gitignore lets it see
+    # them), not the remote
+    _run(["git", "add", "dvc.lock", "results/summary"], build, env)
+    staged = _run(["git", "diff", "--cached", "--name-only"], build, env).stdout.split()
+    assert sorted(f for f in staged if f.startswith("results/")) == sorted(
+        str(p.relative_to(build)) for p in (build / "results/summary").rglob("*.json")), staged
     _run(["git", "commit", "-qm", "smoke results"], build, env)
     _run(["dvc", "push"], build, env)
     assert any(p.is_file() for p in remote.rglob("*"))

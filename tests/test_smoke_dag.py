@@ -1,6 +1,7 @@
 """The whole smoke DAG, in a temporary directory, produces every figure file."""
 
 import json
+import re
 import time
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from conftest import snakemake
 from memrepro.captions import figure_stem
 from memrepro.catalog import figure_kinds
 from memrepro.config import resolve
+from memrepro.report import gallery_entry, natural_key
 
 pytestmark = pytest.mark.slow
 
@@ -58,8 +60,15 @@ def test_smoke_dag_builds_every_figure_and_is_idempotent(workdir):
     every = plan.experiments["ar_cifar_randy"]["probes"]["csr"]["every"]
     assert csr["csr"].notna().tolist() == [e % every == 0 for e in csr["epoch"]]
     assert csr["csr"].dropna().between(0, 1).all()
-    summary = json.loads((workdir / "results/summary.json").read_text())
-    assert len(summary["ps_resnet18_mnist"]) == 16
+    cells = json.loads((workdir / "results/summary_cells.json").read_text())
+    assert len(cells["ps_resnet18_mnist"]) == 16
+    # the DVC metrics: a few numbers per experiment, one file each
+    metrics = sorted((workdir / "results/summary").rglob("*.json"))
+    assert len(metrics) == len(plan.experiments)
+    ps = json.loads((workdir / "results/summary/ps/ps_resnet18_mnist.json").read_text())
+    assert ps["cells"] == 16 and set(ps) == {"cells", "epochs", "j1", "j2", "test_acc"}
+    # no line of the build's output runs past ~200 characters (tests/test_terminal.py)
+    assert max(len(line) for line in (res.stdout + res.stderr).splitlines()) < 200
     print(f"smoke DAG: {elapsed:.0f} s")  # the budget (< 5 min) is checked by hand, not here
     # the HTML report holds every figure with its caption
     rep = snakemake(workdir, "--report", "results/report.html", "figures")
@@ -71,6 +80,15 @@ def test_smoke_dag_builds_every_figure_and_is_idempotent(workdir):
         assert f"{name}.{'csv' if spec['kind'] == 'symmetry' else 'png'}" in html, name
     assert html.count("Rebuilt by memrepro at scale") >= len(curves)
     assert "Sec. 3 symmetry condition" in html
+    # it opens on the gallery (tests/test_report.py): every figure, paper by paper, in the
+    # order of their numbers (fig2 before fig10), each with its settings folded away
+    desc = json.loads(re.search(r'<script id="workflow-desc">\s*var workflow_desc = (.+);',
+                                html).group(1))
+    cards = re.findall(r'<article class="memrepro-figure"><h3><a href="[^"]*">([^<]*)</a>', desc)
+    assert len(cards) == len(plan.figures), cards
+    assert cards == [gallery_entry(f, plan.figures[f], "")["label"]
+                     for f in sorted(plan.figures, key=natural_key)], cards
+    assert cards.index("Fig. 2") < cards.index("Fig. 10")
     # a second run has nothing to do
     again = snakemake(workdir, "--cores", "2", "figures")
     assert again.returncode == 0

@@ -4,6 +4,7 @@ DVC summary, and the figure job (workflow/scripts/figure.py) making a table and 
 import math
 import runpy
 from io import StringIO
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -11,19 +12,21 @@ import pandas as pd
 import pytest
 from conftest import ROOT
 
-from memrepro import catalog
+from memrepro import catalog, io
 from memrepro.config import Plan
 from memrepro.figures import FigureKind, caption_path
 from memrepro.paths import history_path, probe_path, run_dir
 from memrepro.tables import (
     METRICS,
     TIDY_COLUMNS,
+    cell_summary,
     entry_files,
     figure_entries,
     figure_table,
-    summary,
+    plot_path,
     tidy_history,
     write_plot_tables,
+    write_summary,
 )
 
 
@@ -108,15 +111,34 @@ def test_figure_entries_name_every_run_of_every_series():
 
 
 def test_summary_and_plot_tables(tmp_path):
-    path = tmp_path / "h.csv"
-    _history(epochs=2).to_csv(path, index=False)
-    cell = _cell()
+    entries = []
+    for i, (exp, seed) in enumerate([("e", 0), ("e", 1), ("f", 0)]):
+        path = tmp_path / f"h{i}.csv"
+        _history(epochs=2 + i, seed=i).to_csv(path, index=False)
+        entries.append(({**_cell(experiment=exp, seed=seed), "paper": "p"}, path))
+    cell, path = entries[0]
     last = pd.read_csv(path).iloc[-1]
-    assert summary([(cell, path)]) == {"e": {cell["slug"]: {
+    per_cell = cell_summary(entries)
+    assert per_cell["e"][cell["slug"]] == {
         "epochs": 2, "j1": round(last["j1"], 4), "j2": round(last["j2"], 4),
-        "test_acc": round(last["test_acc"], 4)}}}
-    write_plot_tables([(cell, path)], tmp_path / "plots")
-    plot = pd.read_csv(tmp_path / "plots" / f"e__{cell['slug']}.csv")
+        "test_acc": round(last["test_acc"], 4)}
+    metrics = [tmp_path / "summary" / "p" / f"{e}.json" for e in ("e", "f")]
+    write_summary(entries, metrics, tmp_path / "cells.json")
+    assert io.read_json(tmp_path / "cells.json") == per_cell
+    e = io.read_json(metrics[0])  # one row of `dvc metrics show`: a few numbers per experiment
+    finals = [per_cell["e"][c["slug"]]["test_acc"] for c, _ in entries[:2]]
+    assert e["cells"] == 2 and e["epochs"] == 2.5
+    assert e["test_acc"] == {"mean": round(sum(finals) / 2, 4), "min": min(finals),
+                             "max": max(finals)}
+    with pytest.raises(ValueError, match="metrics files"):
+        write_summary(entries, metrics[:1], tmp_path / "cells.json")
+    plots = tmp_path / "plots"
+    plots.mkdir()
+    (plots / ".snakemake_timestamp").touch()  # what a directory() output left there
+    outputs = [plots / Path(plot_path(c)).name for c, _ in entries]
+    write_plot_tables(entries, outputs)
+    assert sorted(plots.iterdir()) == sorted(outputs)  # DVC plots every file in the folder
+    plot = pd.read_csv(plots / f"e__{cell['slug']}.csv")
     assert list(plot.columns) == ["epoch", "j1", "j2", "test_acc"] and len(plot) == 3
 
 

@@ -9,7 +9,11 @@ into training cells with stable, readable slugs.
 
 Strict: every mapping is closed, so a typo is refused before any job runs. Every error names
 the key, the offending value and what is allowed, and the nearest valid name when there is
-one (``did you mean 'metrics'?``).
+one (``did you mean 'metrics'?``), under the file it comes from (``sources``: params.yaml,
+a ``--configfile``, the ``--config`` values; a user's dataset file).
+
+``overlay_changes(plan)`` lists what the chosen scale's overlay changed in which experiment
+(and figure); the Snakefile prints it once when it plans.
 """
 
 
@@ -20,24 +24,29 @@ import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from memrepro.paths import fmt_rate
-from memrepro.validation import (
-    ENGINE_MODEL_ARGS,
-    HEADER,
+from memrepro.config_errors import (
     ConfigError,
-    _arguments,
-    _check,
-    _check_config,
+    Line,
     _fail,
     _invalid,
     _line,
     _names,
     _one_of,
+    _short,
+    load_sources,
+)
+from memrepro.paths import fmt_rate
+from memrepro.validation import (
+    ENGINE_MODEL_ARGS,
+    _arguments,
+    _check,
+    _check_config,
     _sub,
     load_schema,
+    model_value_errors,
 )
 
-__all__ = ["ConfigError", "Plan", "load_schema", "resolve"]
+__all__ = ["ConfigError", "Plan", "load_schema", "load_sources", "overlay_changes", "resolve"]
 
 
 @dataclass
@@ -73,9 +82,19 @@ def cell_slug(loss: str, rate: float, seed: int) -> str:
     return f"loss-{loss}_eta-{fmt_rate(rate)}_seed-{seed}"
 
 
-def resolve(config: dict, check_files: bool = True, schema_path: str | Path | None = None) -> Plan:
-    """Validate ``config`` (params.yaml after --config overrides) and expand it. The Snakefile
-    passes its own copy of the schema, so a non-editable install works too."""
+def resolve(config: dict, check_files: bool = True, schema_path: str | Path | None = None,
+            sources: list[tuple[str, dict]] | None = None) -> Plan:
+    """Validate ``config`` (params.yaml after --configfile and --config overrides) and expand
+    it. The Snakefile passes its own copy of the schema, so a non-editable install works too,
+    and the files the config was merged from (``load_sources``), so that an error names the
+    file that set the key (else params.yaml)."""
+    try:
+        return _resolve(config, check_files, schema_path)
+    except ConfigError as err:
+        raise err.attributed(sources) from None
+
+
+def _resolve(config: dict, check_files: bool, schema_path: str | Path | None) -> Plan:
     schema = load_schema(schema_path)
     _check_config(config, schema)
     scale, overlay = _overlay(config)
@@ -139,9 +158,12 @@ def _expand_cells(name: str, exp: dict, stand_in_for: str | None, scale: str,
     for point in points:
         setting = apply_sweep(exp, point)
         if point:
+            at = ("experiments", name, f"sweep {point['name']}={point['label']}")
             _check({k: v for k, v in setting.items() if k != "resolved_dataset"},
-                   _sub(schema, "experiment"),
-                   ("experiments", name, f"sweep {point['name']}={point['label']}"))
+                   _sub(schema, "experiment"), at)
+            model_at = ".".join((*at, "model"))
+            _fail(model_value_errors(dict.fromkeys(setting["model"], model_at),
+                                     setting["model"], schema))
         for loss, rate, seed in itertools.product(exp["losses"], exp["noise"]["rates"],
                                                   seed_list(exp["seeds"])):
             cell = _cell(name, exp, setting, point, stand_in_for, loss, rate, seed, scale)
@@ -210,7 +232,12 @@ def sweep_points(exp: dict, key: str) -> list[dict]:
         return [{}]
     keys = [sw["key"]] if "key" in sw else list(sw.get("keys", []))
     if not keys or ("key" in sw) == ("keys" in sw):
-        raise _invalid(key, sw, "exactly one of 'key' (one dotted key) or 'keys' (a list)")
+        what = "both 'key' and 'keys' given" if "key" in sw and "keys" in sw else \
+            "'key' or 'keys' missing"
+        line = Line(f"  {key}: {what}; allowed: exactly one of 'key' (one dotted key) or "
+                    "'keys' (a list of dotted keys moved together)")
+        line.where = key
+        raise ConfigError([line])
     for k in keys:
         if k.split(".")[0] not in SWEEP_ROOTS:
             raise _invalid(f"{key}.key", k, "a dotted key under " + _one_of(SWEEP_ROOTS))
@@ -284,14 +311,72 @@ def _check_figures(figures: dict, experiments: dict) -> None:
 
 
 def _check_user_data(datasets: dict) -> None:
+    """Users' .npz files, read without unpickling; an error names the file it is about."""
     from .data import DataError, validate_npz
 
     for name, spec in datasets.items():
         if spec["source"] == "npz":
-            if "path" not in spec:
-                raise _invalid(f"datasets.{name}.path", None,
-                               "a path to an .npz with x_train, y_train, x_test, y_test")
+            if not Path(spec["path"]).is_file():
+                raise _invalid(f"datasets.{name}.path", spec["path"], "an existing .npz file "
+                               "(relative paths: from the directory Snakemake runs in)")
             try:
-                validate_npz(spec["path"], key=f"datasets.{name}.path")
+                validate_npz(spec["path"], key=f"datasets.{name}.path",
+                             num_classes=spec.get("num_classes"))
             except DataError as e:
-                raise ConfigError(f"{HEADER}  {e}") from None
+                raise ConfigError([f"  {e}"], source=f"{spec['path']} (datasets.{name})") \
+                    from None
+
+
+# --- what a scale's overlay changed ----------------------------------------------------------
+UNSET = object()  # a setting the experiment did not have
+
+
+def overlay_changes(plan: Plan, width: int = 190) -> list[str]:
+    """What the chosen scale's overlay changed, one line (at most ``width`` characters) per
+    setting, old and new value, and the experiments (or figures) it changed, e.g. ``smoke
+    overlay: train.epochs 1000 -> 20 in 2 experiments (ar_capacity_randx, ar_capacity_randy)``;
+    a dataset substitution reads ``dataset mnist -> digits``. Empty when nothing changed."""
+    changes: dict[tuple[str, str, str, str], list[str]] = {}
+    for what, raws, merged in (("experiment", plan.config["experiments"], plan.experiments),
+                               ("figure", plan.config["figures"], plan.figures)):
+        for name, spec in merged.items():
+            for setting, old, new in _changed(raws[name], spec):
+                changes.setdefault((what, setting, old, new), []).append(name)
+    lines = []
+    for (what, setting, old, new), names in sorted(
+            changes.items(), key=lambda c: (c[0][0], c[0][1], -len(c[1]), c[0][2:])):
+        n, names = len(names), sorted(names)
+        shown = ", ".join(names[:3]) + (f", +{n - 3} more" if n > 3 else "")
+        line = (f"{plan.scale} overlay: {setting} {old} -> {new} in {n} {what}"
+                f"{'s' if n > 1 else ''} ({shown})")
+        lines.append(line if len(line) <= width else line[:width - 3] + "...")
+    return lines
+
+
+def _changed(raw: dict, spec: dict, prefix: str = ""):
+    """(dotted setting, old, new) for every value of ``spec`` that differs from ``raw``."""
+    for key, new in spec.items():
+        if key == "resolved_dataset":
+            if new != spec.get("dataset"):
+                yield "dataset", str(spec.get("dataset")), str(new)
+            continue
+        old = raw.get(key, UNSET) if isinstance(raw, dict) else UNSET
+        if isinstance(new, dict) and new and (isinstance(old, dict) or old is UNSET):
+            yield from _changed(old if isinstance(old, dict) else {}, new, f"{prefix}{key}.")
+        elif old is UNSET or old != new:
+            yield f"{prefix}{key}", _compact(old), _compact(new)
+
+
+def _compact(value) -> str:
+    """A value as YAML would show it, lists of more than 40 characters shortened."""
+    if isinstance(value, list):
+        items = [_compact(v) for v in value]
+        text = "[" + ", ".join(items) + "]"
+        if len(text) > 40 and len(items) > 3:
+            text = f"[{items[0]}, {items[1]}, ..., {items[-1]}] ({len(items)} values)"
+        return text
+    if value is UNSET:
+        return "unset"
+    if isinstance(value, bool) or value is None:
+        return {True: "true", False: "false", None: "null"}[value]
+    return format(value, "g") if isinstance(value, float) else _short(value).strip("'")

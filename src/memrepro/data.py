@@ -1,8 +1,10 @@
 """Datasets: build uint8 NCHW ``.npz`` files from raw downloads (``memrepro.download``),
 scikit-learn's digits or users' files, and check users' files.
 
-``prepare`` reads only raw data that still match the download's marker. Users' ``.npz``: ``x_*`` is
-uint8, or float with every value in [0, 1] (becomes ``round(x * 255)``); extra arrays ignored.
+``prepare`` reads only raw data that still match the download's marker. Users' ``.npz``: exactly
+the arrays x_train, y_train, x_test, y_test (anything else is refused, by name; nothing is
+unpickled); ``x_*`` uint8, or float with every value in [0, 1] (stored as ``round(x * 255)``);
+labels 0..K-1 with every class in y_train, unless the dataset declares ``num_classes: K``.
 """
 
 from __future__ import annotations
@@ -102,7 +104,7 @@ def _load_sklearn(spec: dict, key: str) -> tuple[dict, Any, list[str]]:
 def _load_user_npz(spec: dict, key: str) -> tuple[dict, Any, list[str]]:
     if not spec.get("path"):
         raise DataError(f"{key}.path: missing; allowed: a path to an .npz with {', '.join(KEYS)}")
-    info = validate_npz(spec["path"], key=f"{key}.path")
+    info = validate_npz(spec["path"], key=f"{key}.path", num_classes=spec.get("num_classes"))
     data = io.load_npz(spec["path"])
     out = {}
     for split in ("train", "test"):
@@ -196,14 +198,17 @@ def load_prepared(npz_path: str | Path) -> dict[str, np.ndarray]:
 
 
 # --- users' files -----------------------------------------------------------------------------
-def _npz_headers(path: Path) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
-    """(shape, dtype) of every array of an .npz, from the .npy headers only."""
+def _npz_headers(path: Path) -> tuple[dict[str, tuple[tuple[int, ...], np.dtype]], list[str]]:
+    """(shape, dtype) of each of KEYS in an .npz, from the .npy headers only, and the names of
+    its other members (``extra`` for ``extra.npy``), which are never opened."""
     fmt = np.lib.format
     readers = {(1, 0): fmt.read_array_header_1_0, (2, 0): fmt.read_array_header_2_0}
-    out = {}
+    out, unknown = {}, []
     with zipfile.ZipFile(path) as zf:
         for member in zf.namelist():
-            if not member.endswith(".npy"):
+            if member.removesuffix(".npy") not in KEYS or not member.endswith(".npy") \
+                    or member.removesuffix(".npy") in out:
+                unknown.append(member.removesuffix(".npy"))
                 continue
             with zf.open(member) as fh:
                 version = fmt.read_magic(fh)
@@ -211,7 +216,7 @@ def _npz_headers(path: Path) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
                     raise ValueError(f"{member}: .npy format version {version}")
                 shape, _, dtype = readers[version](fh)
             out[member.removesuffix(".npy")] = (tuple(shape), np.dtype(dtype))
-    return out
+    return out, unknown
 
 
 def _first_bad(mask: np.ndarray) -> tuple[int, ...] | int:
@@ -219,23 +224,42 @@ def _first_bad(mask: np.ndarray) -> tuple[int, ...] | int:
     return idx[0] if len(idx) == 1 else idx
 
 
-def validate_npz(path: str | Path, key: str = "datasets.<name>.path") -> dict:
+def validate_npz(path: str | Path, key: str = "datasets.<name>.path",
+                 num_classes: int | None = None) -> dict:
     """Check a user's .npz without unpickling; return num_classes, shape [C,H,W], n_train, n_test.
 
-    Shapes and dtypes come from the .npy headers; only the labels (and float images) are read.
+    Exactly the arrays x_train, y_train, x_test, y_test (others are refused by name, unopened);
+    shapes and dtypes come from the .npy headers; only the labels (and float images) are read.
+    Labels: 0..K-1 with every class in y_train, K = max(y_train) + 1; or, with ``num_classes``
+    (the dataset's declared K), 0..K-1 where a class may have no example.
     """
     p = Path(path)
     if not p.is_file():
         raise DataError(f"{key}: file not found: {path}")
     try:
-        heads = _npz_headers(p)
+        heads, unknown = _npz_headers(p)
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
         raise refuse(key, f"{path}: not a readable .npz ({e!r})",
-                  f"an .npz with {', '.join(KEYS)}") from None
+                     f"an .npz with {', '.join(KEYS)}") from None
     missing = [k for k in KEYS if k not in heads]
-    if missing:
-        raise refuse(key, f"missing array(s) {', '.join(missing)} (found: {sorted(heads)})",
-                  f"an .npz with {', '.join(KEYS)}")
+    if missing or unknown:
+        found = "; ".join(([f"missing array(s) {', '.join(missing)}"] if missing else [])
+                          + ([f"unknown array(s) {', '.join(map(repr, unknown))}"]
+                             if unknown else []))
+        raise refuse(key, f"{found} (found: {sorted([*heads, *unknown])})",
+                     f"an .npz with exactly the arrays {', '.join(KEYS)}, nothing else")
+    img = _check_headers(heads, key)
+    with np.load(p, allow_pickle=False) as f:
+        k = _check_labels(f["y_train"], f["y_test"], key, num_classes)
+        for split in ("train", "test"):
+            if heads[f"x_{split}"][1].kind == "f":
+                _check_float_images(f[f"x_{split}"], f"{key}: x_{split}")
+    return {"num_classes": k, "shape": list(img), "n_train": heads["y_train"][0][0],
+            "n_test": heads["y_test"][0][0]}
+
+
+def _check_headers(heads: dict, key: str) -> tuple[int, ...]:
+    """Dtypes and shapes of the four arrays; the image shape (C, H, W)."""
     img = {}
     for split in ("train", "test"):
         (xs, xt), (ys, yt) = heads[f"x_{split}"], heads[f"y_{split}"]
@@ -243,7 +267,7 @@ def validate_npz(path: str | Path, key: str = "datasets.<name>.path") -> dict:
             raise refuse(f"{key}: x_{split}", f"dtype {xt}", "uint8 (0..255) or float in [0, 1]")
         if len(xs) not in (3, 4) or (len(xs) == 4 and xs[1] not in (1, 3)) or 0 in xs:
             raise refuse(f"{key}: x_{split}", f"shape {xs}",
-                      "(N, H, W) or (N, C, H, W) with C in {1, 3} and N, H, W >= 1")
+                         "(N, H, W) or (N, C, H, W) with C in {1, 3} and N, H, W >= 1")
         if yt.kind not in "iu":
             raise refuse(f"{key}: y_{split}", f"dtype {yt}", "an integer dtype")
         if ys != (xs[0],):
@@ -251,26 +275,46 @@ def validate_npz(path: str | Path, key: str = "datasets.<name>.path") -> dict:
         img[split] = (1, *xs[1:]) if len(xs) == 3 else xs[1:]
     if img["train"] != img["test"]:
         raise refuse(f"{key}: x_test", f"image shape {img['test']}", f"x_train's {img['train']}")
-    with np.load(p, allow_pickle=False) as f:
-        y_train, y_test = f["y_train"].astype(np.int64), f["y_test"].astype(np.int64)
-        if y_train.min() < 0:
-            i = _first_bad(y_train < 0)
-            raise refuse(f"{key}: y_train", f"label {y_train[i]} at index {i}", "integers >= 0")
-        k = int(y_train.max()) + 1
+    return img["train"]
+
+
+def _check_labels(y_train: np.ndarray, y_test: np.ndarray, key: str,
+                  num_classes: int | None) -> int:
+    """The class count K: the declared one, or max(y_train) + 1 with every class present."""
+    declare = key.removesuffix(".path") + ".num_classes" if key.endswith(".path") \
+        else "datasets.<name>.num_classes"
+    for split, y in (("train", y_train), ("test", y_test)):
+        if len(y) and y.min() < 0:
+            i = _first_bad(y < 0)
+            raise refuse(f"{key}: y_{split}", f"label {y[i]} at index {i}", "integers >= 0")
+    if num_classes is not None:
+        k, why = int(num_classes), f"{declare} = {num_classes}"
+    else:
+        k, why = int(y_train.max()) + 1, f"K = {int(y_train.max()) + 1} = max(y_train) + 1"
         if k < 2:
             raise refuse(f"{key}: y_train", "a single class", "labels 0..K-1 with K >= 2")
-        bad = (y_test < 0) | (y_test >= k)
+        present = np.unique(y_train)
+        if len(present) < k:
+            gaps = np.flatnonzero(present != np.arange(len(present)))
+            first = int(gaps[0]) if len(gaps) else len(present)
+            absent = k - len(present)
+            raise refuse(f"{key}: y_train", f"labels up to {k - 1} with {absent:,} of the "
+                         f"classes 0..{k - 1} absent (the first: {first})",
+                         f"labels 0..K-1 with every class in y_train, or declare {declare}")
+    for split, y in (("train", y_train), ("test", y_test)):
+        bad = y >= k
         if bad.any():
             i = _first_bad(bad)
-            raise refuse(f"{key}: y_test", f"label {y_test[i]} at index {i}",
-                      f"0..{k - 1} (K = {k} = max(y_train) + 1)")
-        for split in ("train", "test"):
-            if heads[f"x_{split}"][1].kind == "f":
-                x = f[f"x_{split}"]
-                bad = ~((x >= 0) & (x <= 1))  # also catches NaN
-                if bad.any():
-                    i = _first_bad(bad)
-                    raise refuse(f"{key}: x_{split}", f"value {x[i]} at index {i}",
-                              "floats in [0, 1] (or uint8 0..255)")
-    return {"num_classes": k, "shape": list(img["train"]), "n_train": len(y_train),
-            "n_test": len(y_test)}
+            raise refuse(f"{key}: y_{split}", f"label {y[i]} at index {i}", f"0..{k - 1} ({why})")
+    return k
+
+
+def _check_float_images(x: np.ndarray, key: str) -> None:
+    """Float images: every value in [0, 1] (NaN refused)."""
+    bad = ~((x >= 0) & (x <= 1))  # also catches NaN
+    if bad.any():
+        i = _first_bad(bad)
+        hint = (" (these look like 0..255 values: divide them by 255, or store uint8)"
+                if np.isfinite(x).all() and x.min() >= 0 and x.max() <= 255 else "")
+        raise refuse(key, f"value {x[i]} at index {i}",
+                     f"floats in [0, 1] (stored as round(255 x)) or uint8 0..255{hint}")

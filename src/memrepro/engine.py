@@ -22,16 +22,16 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from tqdm.auto import tqdm
 
-from memrepro import io
+from memrepro import resume, watchdog
 from memrepro.device_data import GroupData, TrainData
 from memrepro.fit import FIT_TOL
 from memrepro.losses import get_loss
 from memrepro.models import MODELS, get_model
 from memrepro.optim import lr_at, make_optimizer
 from memrepro.probes import CORE_PROBES, Probe, Probes
-from memrepro.run_files import fingerprint, write_run_files
+from memrepro.progress import EpochProgress, cells_label, log
+from memrepro.run_files import fingerprint, save_torch, write_run_files
 from memrepro.stacked import (
     Single,
     Stacked,
@@ -258,15 +258,20 @@ class GroupTrainer:
 
     def run(self, out_dirs: list[str | Path], *, stop_after: int | None = None,
             progress: bool | None = None, keep_checkpoints: bool = False,
-            desc: str | None = None, job: dict | None = None) -> list[list[dict]]:
+            desc: str | None = None, job: dict | None = None,
+            cell_of: tuple[int, int] | None = None) -> list[list[dict]]:
         """Train to ``train.epochs`` (resuming from the cells' checkpoints when all of them
         match), write each cell's outputs; return the histories. ``stop_after`` ends the call
         after that many epochs, with checkpoints written, as a kill would. ``job`` overrides
-        what run.json says of the job (a sequential group's mode and cells)."""
+        what run.json says of the job (a sequential group's mode and cells); ``cell_of``
+        (k, n): the k-th of the job's n cells, for the progress lines (``progress.py``)."""
         out_dirs = [Path(o) for o in out_dirs]
         fps = [fingerprint(s) for s in self.specs]
         ckpts = [o / "checkpoint.pt" for o in out_dirs]
+        if (kept := resume.finished(out_dirs, fps)) is not None:
+            return kept  # finished before an interruption: files restored, nothing trained
         histories, start = self._resume(ckpts, fps)
+        resume.begin(out_dirs, fps, resumed=start > 0)
         if start == 0:
             rows, train_logits = self.evaluate_at(0)
             histories = [[{"epoch": 0, "lr": self.lr(0), "loss": float("nan"), **r}]
@@ -274,11 +279,11 @@ class GroupTrainer:
             self.probes.record_files(self, 0, train_logits, out_dirs)
         epochs, every = int(self.tr["epochs"]), int(self.tr.get("checkpoint_every", 10))
         t0, seen = time.perf_counter(), 0
-        name = desc or self.specs[0].get("slug", "train")
         todo = range(start, start if self.fitted(histories) else epochs)
-        bar = tqdm(todo, initial=start, total=epochs, desc=name, leave=False,
-                   disable=None if progress is None else not progress)
-        for done, epoch in enumerate(bar, 1):
+        prog = EpochProgress([s.get("slug", "train") for s in self.specs], start, epochs,
+                             desc=desc, enabled=progress, cell_of=cell_of,
+                             cap=bool(self.tr.get("stop_when_fit")))
+        for done, epoch in enumerate(prog.bar(todo), 1):
             loss = self.train_epoch(epoch).tolist()
             seen += self.data.n * self.size
             rows, train_logits = self.evaluate_at(epoch + 1)
@@ -289,14 +294,13 @@ class GroupTrainer:
                         f"{self.specs[i].get('slug')}: training loss is {loss[i]} at epoch "
                         f"{epoch + 1}; lower train.optimizer.lr")
                 h.append({"epoch": epoch + 1, "lr": self.lr(epoch), "loss": loss[i], **row})
-            r0 = histories[0][-1]
-            bar.set_postfix(j1=f"{r0['j1']:.3f}", j2=f"{r0['j2']:.3f}",
-                            test=f"{r0['test_acc']:.3f}")
+            prog.epoch(epoch + 1, loss, rows)
             last = epoch + 1 == epochs or self.fitted(histories)
-            stop = stop_after is not None and done >= stop_after
+            stop = (stop_after is not None and done >= stop_after) or watchdog.stop_requested()
             if (epoch + 1) % every == 0 or last or stop:
                 self._save(ckpts, fps, histories, epoch + 1)
             if stop and not last:
+                watchdog.exit_if_requested(epoch + 1)  # its Snakemake is gone: Stopped
                 return histories
             if last:
                 break
@@ -307,19 +311,16 @@ class GroupTrainer:
                 "mode": self.mode, "size": self.size, "wall_time_s": round(wall, 3),
                 "model_samples_per_s": round(seen / max(wall, 1e-9), 1),
                 "cells": [s.get("slug") for s in self.specs], **(job or {})})
-            if not keep_checkpoints:
-                ckpts[i].unlink(missing_ok=True)
+            resume.finish(o, fps[i], None if keep_checkpoints else ckpts[i])  # kept till recorded
         return histories
 
     def _save(self, ckpts: list[Path], fps: list[str], histories, epoch: int) -> None:
-        stacked = self.mode == "stacked"
-        opt = self.opt.state_dict()
+        opt, stacked = self.opt.state_dict(), self.mode == "stacked"
         for i, path in enumerate(ckpts):
-            state = {"model": self.group.state_dict(i), "history": histories[i],
-                     "optimizer": split_optimizer_state(opt, i, stacked), "epoch": epoch,
-                     "fingerprint": fps[i]}
-            with io.atomic_path(path) as tmp:
-                torch.save(state, tmp)
+            save_torch(path, {"model": self.group.state_dict(i), "history": histories[i],
+                              "optimizer": split_optimizer_state(opt, i, stacked),
+                              "epoch": epoch, "fingerprint": fps[i]})  # deterministic bytes
+            resume.keep(path.parent, "probes")  # its probe files so far, for a resumed rerun
 
     def _resume(self, ckpts: list[Path], fps: list[str]) -> tuple[list[list[dict]], int]:
         """Load the cells' checkpoints if every one exists, matches its cell and all stopped
@@ -329,6 +330,8 @@ class GroupTrainer:
         cks = [torch.load(p, map_location=self.dev, weights_only=True) for p in ckpts]
         if any(c.get("fingerprint") != fp for c, fp in zip(cks, fps, strict=True)) or \
                 len({int(c["epoch"]) for c in cks}) != 1:
+            log.info("not resuming %s: its checkpoints are from other settings or epochs; "
+                     "starting from epoch 0", cells_label([s.get("slug") for s in self.specs]))
             return [], 0
         for i, c in enumerate(cks):
             self.group.load_state_dict(i, c["model"])
@@ -375,10 +378,10 @@ def train_group(specs: list[dict], datas: list[TrainData], out_dirs: list[str | 
             out_dirs, stop_after=stop_after, progress=progress, desc=desc)
     histories = []
     job = {"mode": "sequential", "size": len(specs), "cells": [s.get("slug") for s in specs]}
-    for spec, data, out in zip(specs, datas, out_dirs, strict=True):
+    for k, (spec, data, out) in enumerate(zip(specs, datas, out_dirs, strict=True), 1):
         trainer = GroupTrainer([spec], [data], "auto", compile, **hooks)
         histories.append(trainer.run([out], stop_after=stop_after, progress=progress,
-                                     keep_checkpoints=True, job=job)[0])
+                                     keep_checkpoints=True, job=job, cell_of=(k, len(specs)))[0])
         h = histories[-1]
         done = len(h) > int(spec["train"]["epochs"]) or trainer.fitted([h])
         if stop_after is not None and not done:

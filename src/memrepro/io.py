@@ -53,6 +53,15 @@ def write_text(path: str | os.PathLike, text: str) -> None:
         tmp.write_text(text)
 
 
+def write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` atomically. Serialise in memory first (e.g. ``torch.save`` to an
+    ``io.BytesIO``): a writer given the temporary path may record its random name in the
+    file (torch's archive names its root folder after the file), so identical content
+    would give different bytes."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
 def write_json(path: str | os.PathLike, obj: Any) -> None:
     write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=_jsonable) + "\n")
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from memrepro import io
-from memrepro.paths import history_path, probe_files, run_path
+from memrepro.paths import RESULTS, history_path, probe_files, run_path
 
 # the metrics every history.csv has (the engine's evaluation); history-writing probes add
 # their own columns after these (memrepro.probes), and every column but epoch and lr is a metric
@@ -55,28 +55,82 @@ def figure_table(entries: Iterable[tuple[int, str, int, dict, str | Path]]) -> p
         kind="stable").reset_index(drop=True)
 
 
-def summary(entries: Iterable[tuple[dict, str | Path]]) -> dict:
-    """Final J1, J2 and test accuracy per cell: {experiment: {slug: {...}}} for `dvc metrics`."""
+SUMMARY_DIR = f"{RESULTS}/summary"
+SUMMARY_CELLS = f"{RESULTS}/summary_cells.json"
+PLOTS_DIR = f"{RESULTS}/plots"
+FINAL = ("j1", "j2", "test_acc")
+
+
+def summary_path(paper: str, experiment: str) -> str:
+    """An experiment's DVC metrics file: one row of `dvc metrics show`."""
+    return f"{SUMMARY_DIR}/{paper}/{experiment}.json"
+
+
+def plot_path(cell: dict) -> str:
+    """A cell's curves for `dvc plots show`."""
+    return f"{PLOTS_DIR}/{cell['experiment']}__{cell['slug']}.csv"
+
+
+def summary_paths(cells: Iterable[dict]) -> list[str]:
+    """The metrics files of the experiments these cells belong to, once each."""
+    return list(dict.fromkeys(summary_path(c.get("paper", "other"), c["experiment"])
+                              for c in cells))
+
+
+def cell_summary(entries: Iterable[tuple[dict, str | Path]]) -> dict:
+    """Final epoch, J1, J2 and test accuracy per cell: {experiment: {slug: {...}}}."""
     out: dict[str, dict] = {}
     for cell, path in entries:
         last = pd.read_csv(path).iloc[-1]
         out.setdefault(cell["experiment"], {})[cell["slug"]] = {
-            "epochs": int(last["epoch"]), "j1": round(float(last["j1"]), 4),
-            "j2": round(float(last["j2"]), 4), "test_acc": round(float(last["test_acc"]), 4)}
+            "epochs": int(last["epoch"]), **{k: round(float(last[k]), 4) for k in FINAL}}
     return out
+
+
+def experiment_summary(cells: dict[str, dict]) -> dict:
+    """One experiment's cells (``cell_summary()[experiment]``) in a few numbers: how many,
+    their mean final epoch, and mean/min/max final J1, J2 and test accuracy."""
+    rows = pd.DataFrame(list(cells.values()))
+    epochs = float(rows["epochs"].mean())
+    return {"cells": len(rows), "epochs": int(epochs) if epochs.is_integer() else round(epochs, 2),
+            **{k: {"mean": round(float(rows[k].mean()), 4), "min": float(rows[k].min()),
+                   "max": float(rows[k].max())} for k in FINAL}}
+
+
+def write_summary(entries: list[tuple[dict, str | Path]], metrics: Iterable[str | Path],
+                  cells_path: str | Path) -> None:
+    """The DVC metrics, one small file per experiment (``metrics``: one
+    ``.../<paper>/<experiment>.json`` for each experiment of ``entries``), and every cell's
+    final numbers in ``cells_path``."""
+    per_cell = cell_summary(entries)
+    files = {(Path(m).parent.name, Path(m).stem): Path(m) for m in metrics}
+    wanted = {(c.get("paper", "other"), c["experiment"]) for c, _ in entries}
+    if set(files) != wanted:
+        raise ValueError(f"write_summary: metrics files for {sorted(files)}, experiments "
+                         f"{sorted(wanted)}")
+    for (_, experiment), path in files.items():
+        io.write_json(path, experiment_summary(per_cell[experiment]))
+    io.write_json(cells_path, per_cell)
 
 
 PLOT_COLUMNS = ["epoch", "j1", "j2", "test_acc"]
 
 
-def write_plot_tables(entries: Iterable[tuple[dict, str | Path]], out_dir: str | Path) -> None:
-    """One small CSV per cell (epoch, j1, j2, test_acc) for `dvc plots show`."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+def write_plot_tables(entries: Iterable[tuple[dict, str | Path]],
+                      outputs: Iterable[str | Path]) -> None:
+    """One small CSV per cell (epoch, j1, j2, test_acc) for `dvc plots show`: ``outputs``
+    holds a ``<experiment>__<slug>.csv`` (``plot_path``) for each cell of ``entries``.
+    Anything else in their folder (a cell no longer planned, the `.snakemake_timestamp` of
+    an older layout) is removed: DVC plots every file there."""
+    outputs = {Path(o).name: Path(o) for o in outputs}
     for cell, path in entries:
-        table = pd.read_csv(path)[PLOT_COLUMNS]
-        io.write_text(out_dir / f"{cell['experiment']}__{cell['slug']}.csv",
-                      table.to_csv(index=False))
+        out = outputs[Path(plot_path(cell)).name]
+        io.write_text(out, pd.read_csv(path)[PLOT_COLUMNS].to_csv(index=False))
+    keep = set(outputs.values())
+    for folder in {o.parent for o in keep}:
+        for stale in folder.iterdir():
+            if stale not in keep and not stale.is_dir():
+                stale.unlink()
 
 
 def figure_entries(plan, fid: str, reads: str, file_probes=()) -> list[tuple]:

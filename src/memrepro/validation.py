@@ -1,7 +1,9 @@
 """Validation of params.yaml: the JSON schema with the code's names injected (models,
 losses, noises, figure kinds, the papers' probes and objectives and their options), errors
 that name the key, the value, what is allowed and the nearest valid name, and the checks a
-schema cannot express (each figure kind's keys, model arguments, every scale's overlay).
+schema cannot express (each figure kind's keys, model arguments and their declared
+constraints, every scale's overlay). An error names the file each line comes from (params.yaml,
+a ``--configfile``, the ``--config`` values or a user's dataset): :meth:`ConfigError.attributed`.
 
 ``memrepro.config.resolve`` calls it; the catalog is imported inside functions, so importing
 this module loads no paper.
@@ -10,7 +12,6 @@ this module loads no paper.
 from __future__ import annotations
 
 import copy
-import difflib
 import inspect
 from pathlib import Path
 from typing import Any
@@ -18,14 +19,22 @@ from typing import Any
 import jsonschema
 import yaml
 
+from memrepro.config_errors import (
+    ConfigError,
+    Line,
+    _fail,
+    _key,
+    _line,
+    _names,
+    _one_of,
+    _unknown_keys,
+    _where,
+)
+
+__all__ = ["ConfigError", "load_schema"]
+
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "params.schema.yaml"
 ENGINE_MODEL_ARGS = ("in_channels", "num_classes", "image_size")  # filled in by the engine
-HEADER = "params.yaml is invalid:\n"
-MAX_LINES = 10  # errors listed at once
-
-
-class ConfigError(ValueError):
-    """Invalid params.yaml; the message names key, value and what is allowed."""
 
 
 def load_schema(path: str | Path | None = None) -> dict:
@@ -41,9 +50,12 @@ def load_schema(path: str | Path | None = None) -> dict:
     d = schema["$defs"]
     exp = d["experiment"]["properties"]
     exp["model"]["properties"]["name"]["enum"] = sorted(MODELS)
+    _check_declared(d["model_arguments"], MODELS, ENGINE_MODEL_ARGS)
+    _check_declared(d["loss_arguments"], LOSSES)
     exp["losses"]["items"]["enum"] = sorted(LOSSES)
-    exp["loss_params"]["properties"] = {name: _arguments_schema(fn)
-                                        for name, fn in sorted(LOSSES.items())}
+    exp["loss_params"]["properties"] = {
+        name: _arguments_schema(fn, d["loss_arguments"]["properties"].get(name, {}))
+        for name, fn in sorted(LOSSES.items())}
     exp["noise"]["properties"]["name"]["enum"] = sorted(NOISES)
     options = catalog.option_schemas()
     exp["probes"]["properties"] = {
@@ -72,11 +84,23 @@ def _arguments(fn, filled: tuple[str, ...] = ()) -> list[str] | None:
                   and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
 
 
-def _arguments_schema(fn) -> dict:
-    """The mapping of ``fn``'s keyword arguments (open when it takes ``**kwargs``)."""
+def _arguments_schema(fn, declared: dict) -> dict:
+    """The mapping of ``fn``'s keyword arguments (open when it takes ``**kwargs``), each with
+    its declared constraints."""
     args = _arguments(fn)
+    props = declared.get("properties", {})
     return {"type": "object", "additionalProperties": args is None,
-            "properties": {a: {} for a in args or []}}
+            "properties": {a: props.get(a, {}) for a in args or props}}
+
+
+def _check_declared(declared: dict, registry: dict, filled: tuple[str, ...] = ()) -> None:
+    """Constraints declared in the schema only for registered names and their arguments."""
+    for name, spec in declared["properties"].items():
+        args = _arguments(registry[name], filled) if name in registry else []
+        bad = [a for a in spec.get("properties", {}) if args is not None and a not in args]
+        if name not in registry or bad:
+            raise ValueError(f"params.schema.yaml declares constraints of {name!r} {bad or ''}"
+                             f" but {name!r} is not registered or takes no such argument")
 
 
 def _options_schema(own: dict, schedule: dict | None = None) -> dict:
@@ -101,14 +125,7 @@ def _describe_kind_keys(figure: dict, kinds: dict) -> None:
                 node["properties"].setdefault(key, {"description": "a key of a figure kind"})
 
 
-# --- error messages ------------------------------------------------------------------------
-
-
-def _key(path) -> str:
-    out = ""
-    for p in path:
-        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
-    return out or "<top level>"
+# --- error messages (the lines: memrepro.config_errors) -----------------------------------
 
 
 def _allowed(err: jsonschema.ValidationError) -> str:
@@ -117,11 +134,14 @@ def _allowed(err: jsonschema.ValidationError) -> str:
     if v == "enum":
         return _one_of(val)
     if v in {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"}:
-        lo = ("> " if "exclusiveMinimum" in s else ">= ") + str(
-            s.get("exclusiveMinimum", s.get("minimum", "-inf")))
-        hi = ("< " if "exclusiveMaximum" in s else "<= ") + str(
-            s.get("exclusiveMaximum", s.get("maximum", "inf")))
-        return f"a number {lo} and {hi}"
+        bounds = [f"{op} {s[k]}" for k, op in (("minimum", ">="), ("exclusiveMinimum", ">"),
+                                               ("maximum", "<="), ("exclusiveMaximum", "<"))
+                  if k in s]
+        return ("an integer " if s.get("type") == "integer" else "a number ") + " and ".join(
+            bounds)
+    if v in {"oneOf", "anyOf"} and s.get("description"):  # the first sentence says what
+        first = s["description"].split(". ")[0].rstrip(".")
+        return first[:1].lower() + first[1:]
     if v == "required":
         return f"the key(s) {', '.join(map(repr, val))} must be present"
     if v == "propertyNames":
@@ -131,62 +151,15 @@ def _allowed(err: jsonschema.ValidationError) -> str:
     return s.get("description", err.message)
 
 
-def _one_of(names) -> str:
-    return "one of " + _names(names)
-
-
-def _names(names) -> str:
-    return ", ".join(map(repr, names)) or "none"
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) < 120 else text[:117] + "..."
-
-
-def _did_you_mean(value: Any, choices) -> str:
-    """``; did you mean 'x'?`` for the nearest of ``choices`` to a string ``value``, or ''."""
-    if not isinstance(value, str):
-        return ""
-    near = difflib.get_close_matches(value, [str(c) for c in choices], n=1)
-    return f"; did you mean {near[0]!r}?" if near else ""
-
-
-def _line(key: str, value: Any, allowed: str, why: str = "", choices=()) -> str:
-    """The one error format: key, offending value, what is allowed, the nearest choice."""
-    return (f"  {key}: {_short(value)} is not allowed{why}; allowed: {allowed}"
-            f"{_did_you_mean(value, choices)}")
-
-
-def _invalid(key: str, value: Any, allowed: str, why: str = "", choices=()) -> ConfigError:
-    return ConfigError(HEADER + _line(key, value, allowed, why, choices))
-
-
-def _fail(lines: list[str]) -> None:
-    """Raise one ConfigError listing ``lines`` (the first MAX_LINES), if there are any."""
-    lines = list(dict.fromkeys(lines))
-    if lines:
-        more = len(lines) - MAX_LINES
-        raise ConfigError(HEADER + "\n".join(lines[:MAX_LINES])
-                          + (f"\n  ... and {more} more" if more > 0 else ""))
-
-
-def _unknown_keys(key: str, mapping, allowed, what: str = "only the keys",
-                  why: str = "") -> list[str]:
-    """A line for every key of ``mapping`` that is not in ``allowed``."""
-    allowed = sorted(allowed)
-    return [_line(key, k, f"{what} {_names(allowed)}", why, allowed)
-            for k in mapping if k not in allowed]
-
-
 def _schema_errors(instance: Any, schema: dict, prefix: tuple = (), skip=None) -> list[str]:
     """One line per schema violation (one per unknown key), sorted by key, an unknown key
     before what it leaves missing; ``skip(leaf, path)`` drops violations reported elsewhere."""
     found = []
     for e in jsonschema.Draft202012Validator(schema).iter_errors(instance):
         leaf = e
-        while leaf.context:  # descend into anyOf/oneOf to the useful part
-            leaf = min(leaf.context, key=lambda c: len(c.context))
+        while leaf.context and not (isinstance(leaf.schema, dict)
+                                    and leaf.schema.get("description")):  # descend into anyOf/oneOf
+            leaf = min(leaf.context, key=lambda c: len(c.context))  # unless it says what
         path = prefix + tuple(leaf.absolute_path)
         if skip is not None and skip(leaf, path):
             continue
@@ -195,8 +168,9 @@ def _schema_errors(instance: Any, schema: dict, prefix: tuple = (), skip=None) -
             lines = _unknown_keys(key, leaf.instance, leaf.schema.get("properties", {}))
         elif leaf.validator == "required":
             missing = [k for k in leaf.validator_value if k not in leaf.instance]
-            lines = [f"  {key}: {_names(missing)} missing; required: "
-                     f"{_names(leaf.validator_value)}"]
+            lines = [Line(f"  {key}: {_names(missing)} missing; required: "
+                          f"{_names(leaf.validator_value)}")]
+            lines[0].where = _where(key)
         else:
             choices = leaf.validator_value if leaf.validator == "enum" else ()
             lines = [_line(key, leaf.instance, _allowed(leaf), choices=choices)]
@@ -230,7 +204,7 @@ def _partial(node: Any) -> Any:
 
 def _check_config(config: dict, schema: dict) -> None:
     """The raw config: the schema, each figure's keys against its kind, every scale's overlay
-    and every experiment's model arguments (at every scale)."""
+    and every experiment's model arguments (at every scale), all errors in one message."""
     from memrepro import catalog
 
     kinds = catalog.figure_kinds()
@@ -241,12 +215,48 @@ def _check_config(config: dict, schema: dict) -> None:
         return (leaf.validator == "additionalProperties" and len(path) > 1
                 and path[0] == "figures" and path[1] in known)
 
-    lines = _schema_errors(config, schema, skip=by_kind)
+    lines = _schema_errors(config, schema, skip=by_kind) + _dataset_errors(config)
     for fid in known:
         lines += _figure_key_errors(f"figures.{fid}", figs[fid], figs[fid]["kind"], kinds)
+        lines += _figure_needs(f"figures.{fid}", figs[fid], kinds[figs[fid]["kind"]])
+    try:  # all at once; these checks read what the schema checked, so may fail if it did not
+        lines += _scale_errors(config, schema, kinds) + _model_arg_errors(config, schema)
+    except Exception:
+        if not lines:
+            raise
     _fail(lines)
-    _fail(_scale_errors(config, schema, kinds))
-    _fail(_model_arg_errors(config))
+
+
+def _figure_needs(key: str, spec: dict, kind) -> list[str]:
+    """A figure drawn from runs names its panels; one computed from a dataset names it."""
+    need = ("panels" if kind.reads in ("history", "probes", "model") and "panels" in kind.keys
+            else "dataset" if kind.reads == "dataset" else None)
+    if need is None or spec.get(need):
+        return []
+    line = Line(f"  {key}: {need!r} missing; required by a {spec['kind']!r} figure: {need!r}")
+    line.where = key
+    return [line]
+
+
+def _dataset_errors(config: dict) -> list[str]:
+    """What the schema leaves to code: a user's dataset (source npz) names its file, and only
+    such a dataset declares its class count (the other sources know theirs)."""
+    datasets = config.get("datasets")
+    lines = []
+    for name, spec in (datasets if isinstance(datasets, dict) else {}).items():
+        if not isinstance(spec, dict):
+            continue
+        npz = spec.get("source") == "npz"
+        if npz and "path" not in spec:
+            line = Line(f"  datasets.{name}: 'path' missing; required with source 'npz': 'path' "
+                        "(an .npz with x_train, y_train, x_test, y_test)")
+            line.where = f"datasets.{name}"
+            lines.append(line)
+        if not npz and "num_classes" in spec:
+            lines.append(_line(f"datasets.{name}.num_classes", spec["num_classes"],
+                               "only with source 'npz' (a user's dataset)",
+                               f" with source {spec.get('source')!r}"))
+    return lines
 
 
 def _figure_key_errors(key: str, spec: dict, kind_name: str, kinds: dict) -> list[str]:
@@ -306,9 +316,10 @@ def _by_kind(leaf, path) -> bool:
     return leaf.validator == "additionalProperties"
 
 
-def _model_arg_errors(config: dict) -> list[str]:
+def _model_arg_errors(config: dict, schema: dict) -> list[str]:
     """Model arguments (``model:`` of an experiment, of ``all`` and of an experiment in a
-    scale's overlay) that the model's constructor, as merged at each scale, does not take."""
+    scale's overlay) that the model's constructor, as merged at each scale, does not take,
+    or whose value breaks its declared constraint (named where it was set)."""
     from memrepro.models import MODELS
 
     lines = []
@@ -326,6 +337,21 @@ def _model_arg_errors(config: dict) -> list[str]:
                 why = (f" (model {model!r} at scale {sname!r})"
                        if layer.get("name", model) != model else "")
                 lines += _model_key_errors(key, layer, model, why)
+            set_at = {a: key for key, layer in layers for a in layer if a != "name"}
+            merged = {a: lay[a] for _, lay in layers for a in lay if a != "name"}
+            lines += model_value_errors(set_at, {"name": model, **merged}, schema)
+    return lines
+
+
+def model_value_errors(set_at: dict[str, str], spec: dict, schema: dict) -> list[str]:
+    """The arguments of a merged ``model:`` mapping that break their model's declared
+    constraints (``$defs.model_arguments`` of the schema); ``set_at[arg]``: where it was set."""
+    declared = schema["$defs"]["model_arguments"]["properties"].get(spec.get("name"), {})
+    lines = []
+    for arg, value in spec.items():
+        if arg in declared.get("properties", {}):
+            own = {**declared["properties"][arg], "$defs": schema["$defs"]}
+            lines += _schema_errors(value, own, (set_at[arg], arg))
     return lines
 
 

@@ -1,6 +1,18 @@
 # Figures: one job per figure makes its tidy table (results/metrics/) and draws it (PDF + PNG
 # + caption), or, for a kind whose table is the figure, writes it as CSV + Markdown. What a
-# job reads and does comes from its kind (memrepro.catalog.figure_kinds()).
+# job reads and does comes from its kind (memrepro.catalog.figure_kinds()). The summary job
+# writes the DVC metrics and plots. In the HTML report (`snakemake --report`) each figure has
+# its paper as category, its number and title as label, and a `gallery` entry that
+# workflow/report/*.rst render (memrepro.report).
+
+from memrepro import report as rep
+from memrepro import terminal
+from memrepro.folded import fold
+from memrepro.tables import SUMMARY_CELLS, plot_path, summary_paths
+
+# Snakemake's terminal output for the whole run: long file lists and reasons summarised, no
+# line over memrepro.terminal.WIDTH characters (a 100-cell job printed 27,000-character lines)
+terminal.install()
 
 
 rule figure:
@@ -12,8 +24,8 @@ rule figure:
         png=report(
             "results/figures/{paper}/{name}.png",
             caption="../report/figure.rst",
-            category="{paper}",
-            labels={"figure": "{name}"},
+            category=lambda wc: rep.category(wc.paper),
+            labels=lambda wc, params: rep.labels(params.gallery),
         ),
         caption="results/figures/{paper}/{name}.caption.txt",
     log:
@@ -22,12 +34,10 @@ rule figure:
         CONDA_ENV
     threads: figure_threads
     params:
-        spec=lambda wc: {
-            **PLAN.figures[fid_of(wc)],
-            "title": figure_title(PLAN.figures[fid_of(wc)], PLAN),
-        },
+        spec=lambda wc: rep.job_spec(fid_of(wc), PLAN),
         caption=lambda wc: figure_caption(fid_of(wc), PLAN.figures[fid_of(wc)], PLAN),
-        entries=figure_entries_of,
+        entries=lambda wc: rep.job_entries(figure_entries_of(wc)),
+        gallery=lambda wc: rep.job_gallery(fid_of(wc), PLAN),
     script:
         "../scripts/figure.py"
 
@@ -39,8 +49,8 @@ rule table_figure:
         csv=report(
             "results/figures/{paper}/{name}.csv",
             caption="../report/figure.rst",
-            category="{paper}",
-            labels={"figure": "{name}"},
+            category=lambda wc: rep.category(wc.paper),
+            labels=lambda wc, params: rep.labels(params.gallery),
         ),
         md="results/figures/{paper}/{name}.md",
     log:
@@ -49,24 +59,32 @@ rule table_figure:
         CONDA_ENV
     threads: figure_threads
     params:
-        spec=lambda wc: PLAN.figures[fid_of(wc)],
+        spec=lambda wc: rep.job_spec(fid_of(wc), PLAN, titled=False),
         caption=lambda wc: figure_caption(fid_of(wc), PLAN.figures[fid_of(wc)], PLAN),
-        entries=figure_entries_of,
+        entries=lambda wc: rep.job_entries(figure_entries_of(wc)),
+        gallery=lambda wc: rep.job_gallery(fid_of(wc), PLAN),
     script:
         "../scripts/figure.py"
 
 
+# DVC's view of the results: a few numbers per experiment (one file each, `dvc metrics show`
+# prints one row per file), every cell's final numbers (results/summary_cells.json), and each
+# cell's curves (`dvc plots show`; declared one by one, as a directory() output would leave
+# Snakemake's .snakemake_timestamp among them)
 rule summary:
     input:
         [history_path(c) for c in PLAN.cells.values()],
     output:
-        summary="results/summary.json",
-        plots=directory("results/plots"),
+        metrics=summary_paths(PLAN.cells.values()),
+        cells=SUMMARY_CELLS,
+        plots=[plot_path(c) for c in PLAN.cells.values()],
     log:
         "logs/summary.log",
     conda:
         CONDA_ENV
     params:
-        entries=[(c, history_path(c)) for c in PLAN.cells.values()],
+        entries=lambda wc: fold(
+            [(c, history_path(c)) for c in PLAN.cells.values()], f"{len(PLAN.cells)} cells"
+        ),
     script:
         "../scripts/summary.py"

@@ -3,6 +3,8 @@
 # data on the device and writes every cell's files. A group's outputs are known when the
 # Snakefile is parsed, so each group is its own rule (named train_<experiment>_<group>).
 
+from memrepro.folded import cells_label, fold
+
 TRAIN_GPUS = train_gpus()
 
 for _gid, _group in PLAN.groups.items():
@@ -22,7 +24,9 @@ for _gid, _group in PLAN.groups.items():
         resources:
             gpu=TRAIN_GPUS,
         params:
-            specs=_group["cells"],
+            # the cells' specs, shown and recorded by a digest (memrepro.folded): a change in any
+            # cell reruns the group, and the reason fits on a line
+            specs=lambda wc, cells=_group["cells"]: fold(cells, cells_label(cells)),
             mode=_group["mode"],
             name=_gid,
             device=config.get("device", "auto"),

@@ -4,8 +4,10 @@ run.json."""
 from pathlib import Path
 
 from memrepro.gpuslots import claim_gpu
+from memrepro.watchdog import watch_snakemake
 
 sm = snakemake  # noqa: F821 - injected by Snakemake
+watch_snakemake()  # if Snakemake dies, checkpoint after this epoch and exit
 # before CUDA starts: this job's own GPU on a multi-GPU machine (no-op under SLURM or on CPU)
 gpu = claim_gpu() if sm.resources.gpu else None
 
@@ -17,7 +19,7 @@ from memrepro.device_data import pick_device, to_device_many  # noqa: E402
 from memrepro.engine import train_group  # noqa: E402
 from memrepro.logs import to_log  # noqa: E402
 
-log = to_log(sm.log)
+log = to_log(sm.log, keep_attempts=True)  # a rerun appends: earlier attempts kept
 if gpu is not None:
     log.info("claimed GPU %s (CUDA_VISIBLE_DEVICES)", gpu)
 torch.set_num_threads(sm.threads)
@@ -44,4 +46,6 @@ for spec, run_file, nm, history in zip(specs, sm.output.run, noise_meta, histori
     run = io.read_json(run_file)
     run.update({"data": {"name": meta["name"], "sha256": meta["sha256"]}, "noise": nm})
     io.write_json(run_file, run)
-    log.info("done %s: %s", spec["slug"], history[-1])
+    last = history[-1]
+    log.info("done %s: epoch %d, loss %.4f, J1 %.3f, J2 %.3f, test %.3f", spec["slug"],
+             last["epoch"], last["loss"], last["j1"], last["j2"], last["test_acc"])

@@ -1,0 +1,231 @@
+"""The build at a glance, while it runs (``python workflow/scripts/status.py``): how many jobs
+of the ``figures`` target are done, running or left, and for each running (or stopped)
+training job its latest epoch and ETA.
+
+Read only, from files, so it works beside a running Snakemake: the plan
+(``config.resolve`` of params.yaml), the outputs on disk and the job logs. A job is **done**
+when all its outputs exist; **running** when some are missing and its log was written
+recently (within ``stale`` seconds, or three of its epochs) while a Snakemake holds this
+directory's lock (so a ``--nolock`` build shows nothing running); **stopped** (counted in
+*left*) when it has a log but is not running (failed, interrupted, or not rerun yet). Training
+jobs write one line per epoch (``memrepro.progress``); only the latest attempt of a log
+(``memrepro.logs``) is read. Snakemake's own ``.snakemake/incomplete`` markers are not used:
+their names and storage are Snakemake's internals (and differ between its backends).
+
+The log paths mirror the rules' ``log:`` entries (tests/test_build_status.py checks).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import yaml
+
+from memrepro import progress
+from memrepro.logs import current_attempt
+from memrepro.paths import (
+    RUN_FILES,
+    SUMMARY,
+    cell_noise_path,
+    dataset_files,
+    figure_files,
+    probe_files,
+    run_path,
+    table_path,
+)
+
+KINDS = ("data", "noise", "train", "figure", "summary")
+STALE_S = 600
+TAIL_BYTES = 256 * 1024
+NAME_WIDTH = 44
+
+
+@dataclass
+class Job:
+    kind: str
+    name: str
+    outputs: list[str]
+    log: str
+    cells: int = 0
+    state: str = "left"              # done | running | stopped | left
+    info: dict = field(default_factory=dict)
+
+
+def plan_jobs(plan) -> list[Job]:
+    """Every job the ``figures`` target runs, from the plan (memrepro.config.Plan)."""
+    from memrepro import catalog
+    from memrepro.captions import figure_stem
+
+    raw_root = plan.config.get("data", {}).get("root", "resources/datasets")
+    jobs = []
+    for ds, spec in sorted(plan.datasets.items()):
+        if spec.get("source") == "torchvision":
+            name = spec.get("name", ds)
+            jobs.append(Job("data", f"download {name}", [f"{raw_root}/{name}/.complete.json"],
+                            f"logs/download/{name}.log"))
+        jobs.append(Job("data", f"prepare {ds}", list(dataset_files(ds)), f"logs/prepare/{ds}.log"))
+    for npz in sorted({cell_noise_path(c) for c in plan.cells.values()}):
+        ds, setting, seed = Path(npz).relative_to("results/noise").with_suffix("").parts
+        jobs.append(Job("noise", f"{ds}/{setting}/{seed}", [npz, npz[:-4] + ".json"],
+                        f"logs/noise/{ds}/{setting}_{seed}.log"))
+    file_probes = catalog.file_probe_names()
+    for gid, group in plan.groups.items():
+        outs = [run_path(c, f) for c in group["cells"] for f in RUN_FILES]
+        outs += [f for c in group["cells"] for f in probe_files(c, file_probes)]
+        jobs.append(Job("train", gid, outs, f"logs/train/{gid}.log", len(group["cells"])))
+    kinds = catalog.figure_kinds()
+    for fid, spec in plan.figures.items():
+        stem = figure_stem(fid, spec, plan)
+        drawn = kinds[spec["kind"]].draw is not None
+        outs = figure_files(stem, drawn) + ([table_path(stem)] if drawn else [])
+        jobs.append(Job("figure", stem, outs, f"logs/figure/{stem}.log"))
+    jobs.append(Job("summary", "summary", [SUMMARY], "logs/summary.log"))
+    return jobs
+
+
+def snakemake_running(root: Path) -> bool:
+    """Whether a Snakemake holds this directory's lock: its files in .snakemake/locks exist
+    while it runs (removed when it exits, left behind by a SIGKILL; none with --nolock)."""
+    return any((root / ".snakemake" / "locks").glob("*.lock"))
+
+
+def read_log(path: Path) -> dict:
+    """The latest attempt of a job log: its last per-epoch line (parsed) with that line's time,
+    or the epoch it resumed from when no epoch has ended since; the file's modification time."""
+    with open(path, "rb") as f:
+        size = f.seek(0, 2)
+        f.seek(max(0, size - TAIL_BYTES))
+        text = current_attempt(f.read().decode("utf-8", "replace"))
+    info: dict = {"mtime": path.stat().st_mtime}
+    for line in text.splitlines():
+        if (p := progress.parse(line)) is not None:
+            info.update(p, t_line=_line_time(line, info["mtime"]))
+        elif (m := progress.RESUME.search(line)) is not None:  # no epoch since: no ETA
+            for k in ("eta_s", "cell", "cells"):
+                info.pop(k, None)
+            info.update(epoch=int(m["epoch"]), epochs=int(m["epochs"]))
+            if c := re.match(r"cell (\d+)/(\d+) ", m["label"]):
+                info.update(cell=int(c[1]), cells=int(c[2]))
+    return info
+
+
+def _line_time(line: str, default: float) -> float:
+    """When a log line was written (its ``asctime`` prefix, local time)."""
+    try:
+        return datetime.strptime(line[:19], "%Y-%m-%d %H:%M:%S").timestamp()
+    except ValueError:
+        return default
+
+
+def assess(jobs: list[Job], root: str | Path = ".", now: float | None = None,
+           stale: float = STALE_S) -> list[Job]:
+    """Set each job's state (and, from its log, ``info``) as the files under ``root`` say."""
+    root, now = Path(root), time.time() if now is None else now
+    lock = snakemake_running(root)
+    for job in jobs:
+        job.info = {}
+        if all((root / o).exists() for o in job.outputs):
+            job.state = "done"
+            continue
+        try:
+            job.info = read_log(root / job.log)
+        except OSError:  # no log yet (or Snakemake removed it just now)
+            job.state = "left"
+            continue
+        window = max(stale, 3 * job.info.get("s_per_epoch", 0.0))
+        fresh = now - job.info["mtime"] < window
+        job.state = "running" if fresh and lock else "stopped"
+        if "eta_s" in job.info:
+            job.info["eta_now"] = max(0.0, job.info["eta_s"] - (now - job.info["t_line"]))
+    return jobs
+
+
+def render(jobs: list[Job], scale: str = "", root: str | Path = ".",
+           now: float | None = None) -> str:
+    """The table: counts per kind of job, then the running and stopped training jobs."""
+    now = time.time() if now is None else now
+    count = {(k, s): 0 for k in (*KINDS, "all") for s in ("done", "running", "left")}
+    for j in jobs:
+        s = "left" if j.state == "stopped" else j.state
+        count[j.kind, s] += 1
+        count["all", s] += 1
+    lock = snakemake_running(Path(root))
+    lines = [f"memrepro build{f' (scale {scale})' if scale else ''} at "
+             f"{time.strftime('%H:%M:%S', time.localtime(now))}: {len(jobs)} jobs, "
+             f"{count['all', 'done']} done, {count['all', 'running']} running, "
+             f"{count['all', 'left']} left",
+             "Snakemake is running here (its lock is held)" if lock else
+             "no Snakemake is running here (no lock held), so no job counts as running", "",
+             f"{'jobs':<9}{'done':>7}{'running':>9}{'left':>7}{'total':>7}"]
+    for k in (*KINDS, "all"):
+        c = [count[k, s] for s in ("done", "running", "left")]
+        lines.append(f"{k:<9}{c[0]:>7}{c[1]:>9}{c[2]:>7}{sum(c):>7}")
+    shown = [j for j in jobs if j.kind == "train" and j.state in ("running", "stopped")]
+    if shown:
+        lines += ["", f"{'training job':<{NAME_WIDTH}} {'state':<8}{'cell':>6}{'epoch':>9}"
+                      f"{'s/epoch':>9}{'ETA':>11}{'log':>9}"]
+        lines += [_train_row(j, now) for j in shown]
+    other = [j.name for j in jobs if j.kind != "train" and j.state == "running"]
+    if other:
+        text = ", ".join(other)
+        lines += ["", f"also running: {text if len(text) < 80 else text[:77] + '...'}"]
+    return "\n".join(lines)
+
+
+def _train_row(job: Job, now: float) -> str:
+    i = job.info
+    name = f"{job.name} ({job.cells} cell{'s' if job.cells != 1 else ''})"
+    if len(name) > NAME_WIDTH:
+        name = name[:NAME_WIDTH - 3] + "..."
+    cell = f"{i['cell']}/{i['cells']}" if i.get("cell") else "-"
+    epoch = f"{i['epoch']}/{i['epochs']}" if "epoch" in i else "-"
+    spe = progress.short_number(i["s_per_epoch"]) if "s_per_epoch" in i else "-"
+    eta = "-"
+    if job.state == "running" and "eta_now" in i:
+        eta = ("<=" if i.get("cap") else "") + progress.hms(i["eta_now"])
+    ago = _ago(now - i["mtime"])
+    return f"{name:<{NAME_WIDTH}} {job.state:<8}{cell:>6}{epoch:>9}{spe:>9}{eta:>11}{ago:>9}"
+
+
+def _ago(s: float) -> str:
+    s = max(0, int(s))
+    return f"{s}s ago" if s < 120 else f"{s // 60}m ago" if s < 7200 else f"{s // 3600}h ago"
+
+
+def load_config(configfile: str | Path, overrides: list[str]) -> dict:
+    """params.yaml with ``--config KEY=VALUE`` overrides merged in, as Snakemake does."""
+    from memrepro.config import deep_merge
+
+    config = yaml.safe_load(Path(configfile).read_text())
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise SystemExit(f"--config {item!r}: expected KEY=VALUE")
+        config = deep_merge(config, {key: yaml.safe_load(value)})
+    return config
+
+
+def main(argv: list[str] | None = None) -> str:
+    """The status text for ``status.py``'s command line."""
+    from memrepro.config import resolve
+
+    ap = argparse.ArgumentParser(description="The build at a glance: jobs done, running and "
+                                 "left; each running training job's epoch and ETA.")
+    ap.add_argument("-d", "--directory", default=".", help="the build's directory (default .)")
+    ap.add_argument("--configfile", help="default: <directory>/params.yaml")
+    ap.add_argument("--config", nargs="*", default=[], metavar="KEY=VALUE",
+                    help="the overrides given to Snakemake (e.g. scale=quick)")
+    ap.add_argument("--stale", type=float, default=STALE_S, help="a job whose log was not "
+                    f"written for this many seconds is not running (default {STALE_S})")
+    args = ap.parse_args(argv)
+    root = Path(args.directory)
+    config = load_config(args.configfile or root / "params.yaml", args.config)
+    schema = root / "workflow" / "schemas" / "params.schema.yaml"
+    plan = resolve(config, check_files=False, schema_path=schema if schema.exists() else None)
+    jobs = assess(plan_jobs(plan), root, stale=args.stale)
+    return render(jobs, plan.scale, root)

@@ -1,0 +1,207 @@
+"""Configuration errors and where they come from.
+
+Every error line names the key, the offending value, what is allowed and the nearest valid
+name (``did you mean 'metrics'?``). A :class:`ConfigError` groups its lines by the file they
+come from: params.yaml, a ``--configfile`` given to Snakemake, the ``--config`` values, or a
+user's dataset. :func:`load_sources` reads the files as the Snakefile sees them (a YAML syntax
+error names the file, line and column) so that :meth:`ConfigError.attributed` can tell which
+of them set the key a line is about.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+DEFAULT_SOURCE = "params.yaml"  # what an error is about when its file is not known
+MAX_LINES = 10  # errors listed at once
+
+
+class Line(str):
+    """One error line; ``where``: the dotted key it is about (which file set it: ``source_of``)."""
+
+    where: str | None = None
+
+
+class ConfigError(ValueError):
+    """An invalid configuration: ``groups`` maps each source (a file; None: not yet known,
+    shown as params.yaml) to its error lines, each naming key, value and what is allowed."""
+
+    def __init__(self, lines: list[str] | str = (), source: str | None = None,
+                 groups: dict[str | None, list[str]] | None = None):
+        self.groups = groups or {source: [lines] if isinstance(lines, str) else list(lines)}
+        super().__init__("\n".join(f"{src or DEFAULT_SOURCE} is invalid:\n" + "\n".join(ls)
+                                   for src, ls in self.groups.items()))
+
+    @property
+    def sources(self) -> list[str]:
+        return [src or DEFAULT_SOURCE for src in self.groups]
+
+    def refusal(self) -> str:
+        """What the Snakefile prints before it stops."""
+        return f"memrepro: {self}\nNothing was run. Fix {' and '.join(self.sources)}."
+
+    def attributed(self, sources: list[tuple[str, Any]] | None) -> ConfigError:
+        """The same lines under the file each comes from: of ``sources`` ((label, mapping),
+        lowest precedence first, as Snakemake merges them), the last that sets its key."""
+        if not sources:
+            return self
+        groups: dict[str | None, list[str]] = {}
+        for src, lines in self.groups.items():
+            label = src
+            for line in lines:  # a line without a key ("... and 3 more") stays with the last
+                if src is None and getattr(line, "where", None) is not None:
+                    label = source_of(line.where, sources)
+                groups.setdefault(label or sources[0][0], []).append(line)
+        order = [label for label, _ in sources]  # as merged; others (a dataset file) last
+        return ConfigError(groups=dict(sorted(groups.items(), key=lambda g: (
+            order.index(g[0]) if g[0] in order else len(order)))))
+
+
+def source_of(where: str, sources: list[tuple[str, Any]]) -> str:
+    """The label of the last source that sets the dotted key ``where`` (or the most of it)."""
+    best, most = sources[0][0], 0
+    for label, data in reversed(sources) if where else ():
+        depth, whole = _defines(data, where)
+        if whole:
+            return label
+        if depth > most:
+            best, most = label, depth
+    return best
+
+
+def _defines(node: Any, where: str) -> tuple[int, bool]:
+    """How many parts of the dotted key ``where`` (``a.b[2].c``) ``node`` holds, and whether
+    all of them; keys may contain dots, so the longest key that fits is taken."""
+    depth, rest = 0, where
+    while rest:
+        if isinstance(node, dict):
+            k = max((k for k in node if rest == str(k) or rest.startswith((f"{k}.", f"{k}["))),
+                    key=lambda k: len(str(k)), default=None)
+            if k is None:
+                return depth, False
+            node, rest = node[k], rest[len(str(k)):]
+        elif isinstance(node, list) and (m := re.match(r"\[(\d+)\]", rest)) \
+                and int(m[1]) < len(node):
+            node, rest = node[int(m[1])], rest[m.end():]
+        else:
+            return depth, False
+        rest, depth = rest.removeprefix("."), depth + 1
+    return depth, True
+
+
+# --- error lines -----------------------------------------------------------------------------
+
+
+def _key(path) -> str:
+    out = ""
+    for p in path:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out or "<top level>"
+
+
+def _one_of(names) -> str:
+    return "one of " + _names(names)
+
+
+def _names(names) -> str:
+    return ", ".join(map(repr, names)) or "none"
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) < 120 else text[:117] + "..."
+
+
+def _did_you_mean(value: Any, choices) -> str:
+    """``; did you mean 'x'?`` for the nearest of ``choices`` to a string ``value``, or ''."""
+    if not isinstance(value, str):
+        return ""
+    near = difflib.get_close_matches(value, [str(c) for c in choices], n=1)
+    return f"; did you mean {near[0]!r}?" if near else ""
+
+
+def _line(key: str, value: Any, allowed: str, why: str = "", choices=(),
+          leaf: Any = None) -> Line:
+    """The one error format: key, offending value, what is allowed, the nearest choice;
+    ``leaf``: the value is a key of the mapping at ``key`` (an unknown key)."""
+    line = Line(f"  {key}: {_short(value)} is not allowed{why}; allowed: {allowed}"
+                f"{_did_you_mean(value, choices)}")
+    line.where = _where(key, leaf)
+    return line
+
+
+def _where(key: str, leaf: Any = None) -> str:
+    """The dotted key a line is about (``<top level>`` is the empty key)."""
+    key = "" if key == "<top level>" else key
+    if leaf is None:
+        return key
+    return f"{key}.{leaf}" if key else str(leaf)
+
+
+def _invalid(key: str, value: Any, allowed: str, why: str = "", choices=(),
+             leaf: Any = None) -> ConfigError:
+    return ConfigError([_line(key, value, allowed, why, choices, leaf)])
+
+
+def _fail(lines: list[str]) -> None:
+    """Raise one ConfigError listing ``lines`` (the first MAX_LINES), if there are any."""
+    lines = list(dict.fromkeys(lines))
+    if lines:
+        more = len(lines) - MAX_LINES
+        raise ConfigError(lines[:MAX_LINES] + ([f"  ... and {more} more"] if more > 0 else []))
+
+
+def _unknown_keys(key: str, mapping, allowed, what: str = "only the keys",
+                  why: str = "") -> list[str]:
+    """A line for every key of ``mapping`` that is not in ``allowed``."""
+    allowed = sorted(allowed)
+    return [_line(key, k, f"{what} {_names(allowed)}", why, allowed, leaf=k)
+            for k in mapping if k not in allowed]
+
+
+# --- the files a configuration comes from -----------------------------------------------------
+
+
+def load_sources(main: str | Path, configfiles=(), cli: dict | None = None
+                 ) -> list[tuple[str, Any]]:
+    """``[(label, mapping)]`` in Snakemake's order of precedence, lowest first: the workflow's
+    ``main`` file (skipped when absent), each ``--configfile`` and the ``--config`` values.
+    Raises ConfigError naming the file, line and column of a YAML syntax error."""
+    out = [(str(main), read_yaml(main, str(main)))] if Path(main).is_file() else []
+    for path in configfiles:
+        label = f"{_shown(path)} (--configfile)"
+        out.append((label, read_yaml(path, label)))
+    if cli:
+        out.append(("--config (command line)", dict(cli)))
+    return out
+
+
+def read_yaml(path: str | Path, label: str | None = None) -> Any:
+    """A YAML file's content; its syntax errors as a ConfigError naming line and column."""
+    label = label or str(path)
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "YAML"
+        context = (f" ({e.context}, line {e.context_mark.line + 1})"
+                   if e.context and e.context_mark else "")
+        raise ConfigError([f"  {where}: {e.problem}{context}"], source=label) from None
+    except (yaml.YAMLError, OSError, UnicodeDecodeError) as e:
+        raise ConfigError([f"  {e}"], source=label) from None
+    if not isinstance(data, dict):
+        raise ConfigError([f"  <top level>: {_short(data)} is not allowed; allowed: a mapping "
+                           "of keys (scale, datasets, experiments, ...)"], source=label)
+    return data
+
+
+def _shown(path: str | Path) -> str:
+    """``path`` relative to the working directory when it lies below it."""
+    rel = os.path.relpath(path)
+    return str(path) if rel.startswith("..") else rel
