@@ -89,6 +89,11 @@ def test_smoke_dag_builds_every_figure_and_is_idempotent(workdir):
     assert cards == [gallery_entry(f, plan.figures[f], "")["label"]
                      for f in sorted(plan.figures, key=natural_key)], cards
     assert cards.index("Fig. 2") < cards.index("Fig. 10")
+    # the at-a-glance status view agrees: every job of the build is done
+    from memrepro.build_status import assess, plan_jobs
+
+    jobs = assess(plan_jobs(plan), workdir)
+    assert [f"{j.kind} {j.name}" for j in jobs if j.state != "done"] == []
     # a second run has nothing to do
     again = snakemake(workdir, "--cores", "2", "figures")
     assert again.returncode == 0

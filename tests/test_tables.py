@@ -15,7 +15,7 @@ from conftest import ROOT
 from memrepro import catalog, io
 from memrepro.config import Plan
 from memrepro.figures import FigureKind, caption_path
-from memrepro.paths import history_path, probe_path, run_dir
+from memrepro.paths import history_path, plot_path, probe_path, run_dir
 from memrepro.tables import (
     METRICS,
     TIDY_COLUMNS,
@@ -23,7 +23,6 @@ from memrepro.tables import (
     entry_files,
     figure_entries,
     figure_table,
-    plot_path,
     tidy_history,
     write_plot_tables,
     write_summary,

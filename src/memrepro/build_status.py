@@ -30,7 +30,7 @@ from memrepro import progress
 from memrepro.logs import current_attempt
 from memrepro.paths import (
     RUN_FILES,
-    SUMMARY,
+    SUMMARY_CELLS,
     cell_noise_path,
     dataset_files,
     figure_files,
@@ -84,7 +84,7 @@ def plan_jobs(plan) -> list[Job]:
         drawn = kinds[spec["kind"]].draw is not None
         outs = figure_files(stem, drawn) + ([table_path(stem)] if drawn else [])
         jobs.append(Job("figure", stem, outs, f"logs/figure/{stem}.log"))
-    jobs.append(Job("summary", "summary", [SUMMARY], "logs/summary.log"))
+    jobs.append(Job("summary", "summary", [SUMMARY_CELLS], "logs/summary.log"))
     return jobs
 
 

@@ -5,6 +5,7 @@ All paths are relative to the working directory (the repository root for Snakema
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 RESULTS = "results"
@@ -72,5 +73,22 @@ def figure_files(stem: str, drawn: bool = True) -> list[str]:
     return [f"{RESULTS}/figures/{stem}.{ext}" for ext in exts]
 
 
-SUMMARY = f"{RESULTS}/summary.json"
-PLOTS = f"{RESULTS}/plots"
+SUMMARY_DIR = f"{RESULTS}/summary"
+SUMMARY_CELLS = f"{RESULTS}/summary_cells.json"
+PLOTS_DIR = f"{RESULTS}/plots"
+
+
+def summary_path(paper: str, experiment: str) -> str:
+    """An experiment's DVC metrics file: one row of `dvc metrics show`."""
+    return f"{SUMMARY_DIR}/{paper}/{experiment}.json"
+
+
+def plot_path(cell: dict) -> str:
+    """A cell's curves for `dvc plots show`."""
+    return f"{PLOTS_DIR}/{cell['experiment']}__{cell['slug']}.csv"
+
+
+def summary_paths(cells: Iterable[dict]) -> list[str]:
+    """The metrics files of the experiments these cells belong to, once each."""
+    return list(dict.fromkeys(summary_path(c.get("paper", "other"), c["experiment"])
+                              for c in cells))

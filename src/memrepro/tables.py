@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from memrepro import io
-from memrepro.paths import RESULTS, history_path, probe_files, run_path
+from memrepro.paths import history_path, plot_path, probe_files, run_path
 
 # the metrics every history.csv has (the engine's evaluation); history-writing probes add
 # their own columns after these (memrepro.probes), and every column but epoch and lr is a metric
@@ -55,26 +55,7 @@ def figure_table(entries: Iterable[tuple[int, str, int, dict, str | Path]]) -> p
         kind="stable").reset_index(drop=True)
 
 
-SUMMARY_DIR = f"{RESULTS}/summary"
-SUMMARY_CELLS = f"{RESULTS}/summary_cells.json"
-PLOTS_DIR = f"{RESULTS}/plots"
 FINAL = ("j1", "j2", "test_acc")
-
-
-def summary_path(paper: str, experiment: str) -> str:
-    """An experiment's DVC metrics file: one row of `dvc metrics show`."""
-    return f"{SUMMARY_DIR}/{paper}/{experiment}.json"
-
-
-def plot_path(cell: dict) -> str:
-    """A cell's curves for `dvc plots show`."""
-    return f"{PLOTS_DIR}/{cell['experiment']}__{cell['slug']}.csv"
-
-
-def summary_paths(cells: Iterable[dict]) -> list[str]:
-    """The metrics files of the experiments these cells belong to, once each."""
-    return list(dict.fromkeys(summary_path(c.get("paper", "other"), c["experiment"])
-                              for c in cells))
 
 
 def cell_summary(entries: Iterable[tuple[dict, str | Path]]) -> dict:

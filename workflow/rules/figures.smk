@@ -8,7 +8,7 @@
 from memrepro import report as rep
 from memrepro import terminal
 from memrepro.folded import fold
-from memrepro.tables import SUMMARY_CELLS, plot_path, summary_paths
+from memrepro.paths import SUMMARY_CELLS, plot_path, summary_paths
 
 # Snakemake's terminal output for the whole run: long file lists and reasons summarised, no
 # line over memrepro.terminal.WIDTH characters (a 100-cell job printed 27,000-character lines)
