@@ -59,8 +59,16 @@ def start(wd: Path) -> subprocess.Popen:
     """Snakemake in its own process group (so a signal reaches it alone), output to a file."""
     exe = Path(sys.executable).with_name("snakemake")
     out = open(wd / "snakemake.out", "w")  # noqa: SIM115 - closed with the process
+    # SIGINT back to its default first: a shell that runs the tests in the background (nohup,
+    # `&`, some CI runners) starts them with SIGINT ignored, and Python then never turns it
+    # into KeyboardInterrupt, in Snakemake or in its jobs
     return subprocess.Popen([str(exe), "--cores", "all", TARGET], cwd=wd, stdout=out,
-                            stderr=subprocess.STDOUT, start_new_session=True)
+                            stderr=subprocess.STDOUT, start_new_session=True,
+                            preexec_fn=_default_sigint)
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def wait_for_training(wd: Path, proc: subprocess.Popen, timeout: float = 300) -> int:
