@@ -6,11 +6,16 @@ from pathlib import Path
 from snakemake.utils import min_version
 
 from memrepro.config import ConfigError, load_sources, overlay_changes, resolve
+from memrepro import terminal
 from memrepro.jobenv import put_on_pythonpath
 from memrepro.resume import sweep as sweep_kept_outputs
 from memrepro.watchdog import clear_stale_locks
 
 min_version("9.0")
+
+# Snakemake's terminal output for the whole run: long file lists and reasons summarised, no
+# line over memrepro.terminal.WIDTH characters (a 100-cell job printed 27,000-character lines)
+terminal.install()
 
 
 # The files the config is merged from, read here too: a YAML syntax error in params.yaml names

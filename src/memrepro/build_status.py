@@ -29,15 +29,20 @@ import yaml
 from memrepro import progress
 from memrepro.logs import current_attempt
 from memrepro.paths import (
-    RUN_FILES,
+    DOWNLOAD_LOG,
+    FIGURE_LOG,
+    PREPARE_LOG,
     SUMMARY_CELLS,
+    SUMMARY_LOG,
+    TRAIN_LOG,
     cell_noise_path,
     dataset_files,
     figure_files,
-    probe_files,
-    run_path,
+    group_outputs,
+    noise_log,
     table_path,
 )
+from memrepro.watchdog import LOCKS
 
 KINDS = ("data", "noise", "train", "figure", "summary")
 STALE_S = 600
@@ -67,31 +72,32 @@ def plan_jobs(plan) -> list[Job]:
         if spec.get("source") == "torchvision":
             name = spec.get("name", ds)
             jobs.append(Job("data", f"download {name}", [f"{raw_root}/{name}/.complete.json"],
-                            f"logs/download/{name}.log"))
-        jobs.append(Job("data", f"prepare {ds}", list(dataset_files(ds)), f"logs/prepare/{ds}.log"))
-    for npz in sorted({cell_noise_path(c) for c in plan.cells.values()}):
-        ds, setting, seed = Path(npz).relative_to("results/noise").with_suffix("").parts
-        jobs.append(Job("noise", f"{ds}/{setting}/{seed}", [npz, npz[:-4] + ".json"],
-                        f"logs/noise/{ds}/{setting}_{seed}.log"))
+                            DOWNLOAD_LOG.format(name=name)))
+        jobs.append(Job("data", f"prepare {ds}", list(dataset_files(ds)),
+                        PREPARE_LOG.format(ds=ds)))
+    noise = {cell_noise_path(c): noise_log(c) for c in plan.cells.values()}
+    for npz, log in sorted(noise.items()):
+        name = str(Path(npz).relative_to("results/noise").with_suffix(""))
+        jobs.append(Job("noise", name, [npz, npz[:-4] + ".json"], log))
     file_probes = catalog.file_probe_names()
     for gid, group in plan.groups.items():
-        outs = [run_path(c, f) for c in group["cells"] for f in RUN_FILES]
-        outs += [f for c in group["cells"] for f in probe_files(c, file_probes)]
-        jobs.append(Job("train", gid, outs, f"logs/train/{gid}.log", len(group["cells"])))
+        outs = [f for fs in group_outputs(group["cells"], file_probes).values() for f in fs]
+        jobs.append(Job("train", gid, outs, TRAIN_LOG.format(group=gid), len(group["cells"])))
     kinds = catalog.figure_kinds()
     for fid, spec in plan.figures.items():
         stem = figure_stem(fid, spec, plan)
         drawn = kinds[spec["kind"]].draw is not None
         outs = figure_files(stem, drawn) + ([table_path(stem)] if drawn else [])
-        jobs.append(Job("figure", stem, outs, f"logs/figure/{stem}.log"))
-    jobs.append(Job("summary", "summary", [SUMMARY_CELLS], "logs/summary.log"))
+        paper, name = stem.split("/", 1)
+        jobs.append(Job("figure", stem, outs, FIGURE_LOG.format(paper=paper, name=name)))
+    jobs.append(Job("summary", "summary", [SUMMARY_CELLS], SUMMARY_LOG))
     return jobs
 
 
 def snakemake_running(root: Path) -> bool:
     """Whether a Snakemake holds this directory's lock: its files in .snakemake/locks exist
     while it runs (removed when it exits, left behind by a SIGKILL; none with --nolock)."""
-    return any((root / ".snakemake" / "locks").glob("*.lock"))
+    return any((root / LOCKS).glob("*.lock"))
 
 
 def read_log(path: Path) -> dict:

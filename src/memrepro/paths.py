@@ -22,9 +22,27 @@ def dataset_files(name: str) -> tuple[str, str]:
     return f"{RESULTS}/data/{name}.npz", f"{RESULTS}/data/{name}.json"
 
 
+# Snakemake patterns (wildcards in braces): the rules declare them, Python fills them in
+NOISE_NPZ = RESULTS + "/noise/{ds}/{noise}_eta-{rate}/seed{seed}.npz"
+NOISE_JSON = RESULTS + "/noise/{ds}/{noise}_eta-{rate}/seed{seed}.json"
+DOWNLOAD_LOG = "logs/download/{name}.log"
+PREPARE_LOG = "logs/prepare/{ds}.log"
+NOISE_LOG = "logs/noise/{ds}/{noise}_eta-{rate}_seed{seed}.log"
+TRAIN_LOG = "logs/train/{group}.log"
+FIGURE_LOG = "logs/figure/{paper}/{name}.log"
+SUMMARY_LOG = "logs/summary.log"
+
+
 def noise_path(dataset: str, noise: str, rate: float, seed: int) -> str:
     """The noisy labels of (dataset, noise, rate, seed); the sidecar is ``.json`` beside it."""
-    return f"{RESULTS}/noise/{dataset}/{noise}_eta-{fmt_rate(rate)}/seed{seed}.npz"
+    return NOISE_NPZ.format(ds=dataset, noise=noise, rate=fmt_rate(rate), seed=seed)
+
+
+def noise_log(cell: dict) -> str:
+    """The log of the noise job behind a cell's noise file."""
+    n = cell["noise"]
+    return NOISE_LOG.format(ds=cell["dataset"], noise=n["name"], rate=fmt_rate(n["rate"]),
+                            seed=n.get("seed", cell["seed"]))
 
 
 def cell_noise_path(cell: dict) -> str:
@@ -35,13 +53,26 @@ def cell_noise_path(cell: dict) -> str:
     return noise_path(cell["dataset"], n["name"], n["rate"], n.get("seed", cell["seed"]))
 
 
+RUNS = f"{RESULTS}/runs"
+RESUME_STORES = f"{RESULTS}/resume"  # outputs kept for an interrupted job (memrepro.resume)
+
+
 def run_dir(cell: dict) -> str:
-    return f"{RESULTS}/runs/{cell['experiment']}/{cell['slug']}"
+    return f"{RUNS}/{cell['experiment']}/{cell['slug']}"
 
 
 def run_path(cell: dict, name: str) -> str:
     """A file of a cell's run directory (history.csv, model.pt, run.json, ...)."""
     return f"{run_dir(cell)}/{name}"
+
+
+def group_outputs(cells: list[dict], file_probes) -> dict[str, list[str]]:
+    """A training job's outputs by kind: each cell's history, model and run.json, and the
+    probe files it writes (only when there are any)."""
+    out = {name: [run_path(c, name + ext) for c in cells]
+           for name, ext in (("history", ".csv"), ("model", ".pt"), ("run", ".json"))}
+    probes = [f for c in cells for f in probe_files(c, file_probes)]
+    return {**out, "probes": probes} if probes else out
 
 
 def history_path(cell: dict) -> str:

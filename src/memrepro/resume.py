@@ -33,12 +33,13 @@ from base64 import urlsafe_b64encode
 from pathlib import Path
 
 from memrepro import io
-from memrepro.paths import RESULTS, RUN_FILES
+from memrepro.paths import RESUME_STORES, RUN_FILES
+from memrepro.paths import RUNS as _RUNS
 
 log = logging.getLogger("memrepro.resume")
 
-RUNS = Path(RESULTS) / "runs"
-STORES = Path(RESULTS) / "resume"
+RUNS = Path(_RUNS)
+STORES = Path(RESUME_STORES)
 CHECKPOINT = "checkpoint.pt"
 INCOMPLETE = Path(".snakemake") / "incomplete"
 

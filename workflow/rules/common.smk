@@ -7,13 +7,19 @@ from memrepro import catalog
 from memrepro.captions import figure_caption, figure_stem, figure_title
 from memrepro.gpuslots import gpu_count
 from memrepro.paths import (
+    DOWNLOAD_LOG,
+    FIGURE_LOG,
+    NOISE_JSON,
+    NOISE_LOG,
+    NOISE_NPZ,
+    PREPARE_LOG,
+    SUMMARY_LOG,
+    TRAIN_LOG,
     cell_noise_path,
     dataset_files,
     figure_files,
+    group_outputs,
     history_path,
-    probe_files,
-    run_path,
-    table_path,
 )
 from memrepro.tables import entry_files, figure_entries
 
@@ -41,13 +47,7 @@ def train_gpus():
 
 
 def train_outputs(group):
-    cells = group["cells"]
-    out = {
-        name: [run_path(c, name + ext) for c in cells]
-        for name, ext in (("history", ".csv"), ("model", ".pt"), ("run", ".json"))
-    }
-    probes = [f for c in cells for f in probe_files(c, FILE_PROBES)]
-    return {**out, "probes": probes} if probes else out
+    return group_outputs(group["cells"], FILE_PROBES)
 
 
 def rule_name(gid):

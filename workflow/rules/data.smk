@@ -5,7 +5,7 @@ rule download:
     output:
         f"{RAW_ROOT}/{{name}}/.complete.json",
     log:
-        "logs/download/{name}.log",
+        DOWNLOAD_LOG,
     conda:
         CONDA_ENV
     params:
@@ -23,7 +23,7 @@ rule prepare:
         npz="results/data/{ds}.npz",
         json="results/data/{ds}.json",
     log:
-        "logs/prepare/{ds}.log",
+        PREPARE_LOG,
     conda:
         CONDA_ENV
     params:

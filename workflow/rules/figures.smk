@@ -6,13 +6,8 @@
 # workflow/report/*.rst render (memrepro.report).
 
 from memrepro import report as rep
-from memrepro import terminal
 from memrepro.folded import fold
 from memrepro.paths import SUMMARY_CELLS, plot_path, summary_paths
-
-# Snakemake's terminal output for the whole run: long file lists and reasons summarised, no
-# line over memrepro.terminal.WIDTH characters (a 100-cell job printed 27,000-character lines)
-terminal.install()
 
 
 rule figure:
@@ -29,7 +24,7 @@ rule figure:
         ),
         caption="results/figures/{paper}/{name}.caption.txt",
     log:
-        "logs/figure/{paper}/{name}.log",
+        FIGURE_LOG,
     conda:
         CONDA_ENV
     threads: figure_threads
@@ -54,7 +49,7 @@ rule table_figure:
         ),
         md="results/figures/{paper}/{name}.md",
     log:
-        "logs/figure/{paper}/{name}.log",
+        FIGURE_LOG,
     conda:
         CONDA_ENV
     threads: figure_threads
@@ -79,7 +74,7 @@ rule summary:
         cells=SUMMARY_CELLS,
         plots=[plot_path(c) for c in PLAN.cells.values()],
     log:
-        "logs/summary.log",
+        SUMMARY_LOG,
     conda:
         CONDA_ENV
     params:

@@ -6,10 +6,10 @@ rule noise:
         npz="results/data/{ds}.npz",
         json="results/data/{ds}.json",
     output:
-        npz="results/noise/{ds}/{noise}_eta-{rate}/seed{seed}.npz",
-        json="results/noise/{ds}/{noise}_eta-{rate}/seed{seed}.json",
+        npz=NOISE_NPZ,
+        json=NOISE_JSON,
     log:
-        "logs/noise/{ds}/{noise}_eta-{rate}_seed{seed}.log",
+        NOISE_LOG,
     conda:
         CONDA_ENV
     params:

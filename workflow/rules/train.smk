@@ -17,7 +17,7 @@ for _gid, _group in PLAN.groups.items():
         output:
             **train_outputs(_group),
         log:
-            f"logs/train/{_gid}.log",
+            TRAIN_LOG.format(group=_gid),
         conda:
             CONDA_ENV
         threads: config.get("train_threads", 1)
