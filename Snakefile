@@ -63,6 +63,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/noise.smk"
 include: "workflow/rules/train.smk"
+include: "workflow/rules/partition.smk"
 include: "workflow/rules/figures.smk"
 
 
@@ -88,6 +89,7 @@ rule data:
 rule runs:
     input:
         [history_path(c) for c in PLAN.cells.values()],
+        [p["path"] for p in PLAN.partitions.values()],
 
 
 rule figures:

@@ -1,6 +1,7 @@
 """Bad configuration fails before any job, naming key, value and what is allowed."""
 
 import copy
+import re
 
 import numpy as np
 import pytest
@@ -27,7 +28,9 @@ def test_default_plan_has_the_ps_grid():
         # AR Fig. 1: real, randX, randY x 100 initialisations on one noise draw each
         ar = [c for c in plan.cells.values() if c["experiment"].startswith("ar_fig1")]
         assert len(ar) == 300 and {c["noise"]["seed"] for c in ar} == {0}
-    assert set(resolve(load_params()).datasets) == {"digits", "digits16"}
+    # LLJ's test-set scores train on train + test: derived from the stand-ins at smoke
+    assert set(resolve(load_params()).datasets) == {"digits", "digits16", "digits_union",
+                                                    "digits16_union"}
     paper = resolve({**load_params(), "scale": "paper"})
     # AR Figs. 5-11 at paper scale: 9 widths x 5 rates x (randX, randY) for Fig. 5; 9 widths
     # and 6 sizes x 5 randX rates for Fig. 6; 4 + 4 MNIST and 5 + 6 CIFAR-10 runs for Figs.
@@ -40,7 +43,8 @@ def test_default_plan_has_the_ps_grid():
     assert sum(v for e, v in counts.items() if e.startswith("ar_reg_")) == 66
     assert {c["subset"] for c in paper.cells_of("ar_fit_size")} == {
         5000, 10000, 20000, 30000, 40000, 50000}
-    assert set(paper.datasets) == {"mnist", "cifar10"}
+    assert set(paper.datasets) == {"mnist", "cifar10", "fashionmnist", "mnist_union",
+                                   "cifar10_union"}
     cell = paper.cells[("ps_resnet32_cifar10", cell_slug("rll", 0.4, 0))]
     assert cell["train"]["epochs"] == 200 and cell["loss"]["params"] == {"alpha": 0.1}
     assert cell["train"]["schedule"]["milestones"] == [100, 150]
@@ -138,12 +142,12 @@ def test_dry_run_plans_paper_grid_without_network(workdir):
     assert res.returncode == 0, res.stderr
     out = res.stdout + res.stderr
     # PS: 44 cells, one job each; AR Fig. 1: 3 groups of 100 networks; AR Figs. 5-11: 250
-    # cells with one seed, one job each
-    assert "594 training cells planned in 297 training job(s)" in out
+    # cells with one seed, one job each; LLJ: 17 cells with one seed, one job each
+    assert "611 training cells planned in 314 training job(s)" in out
     table = out[out.index("Job stats"):out.index("total")]
     train_jobs = [int(line.split()[1]) for line in table.splitlines()
                   if line.startswith("train_")]  # one rule per group, one job each
-    assert len(train_jobs) == 297 and sum(train_jobs) == 297
+    assert len(train_jobs) == 314 and sum(train_jobs) == 314
     assert not (workdir / "results").exists() and not (workdir / "resources").exists()
 
 
@@ -217,3 +221,169 @@ def test_noise_seed_fixes_the_noisy_data_across_init_seeds():
     assert {cell_noise_path(c) for c in cells} == {
         "results/noise/digits/symmetric_other_eta-0.4/seed7.npz"}
     assert [c["seed"] for c in cells] == [0, 1, 2]  # init and shuffling still vary
+
+
+# --- derived datasets, partitions and probe schedules -----------------------------------------
+
+
+def _tiny():
+    """A small config: a scoring run on digits and on the digits union, a run on a part."""
+    mlp = {"paper": "llj", "dataset": "mnist", "model": {"name": "mlp", "hidden": [16]},
+           "losses": ["cce"], "noise": {"name": "symmetric_other", "rates": [0.0]},
+           "seeds": [0], "train": {"epochs": 2, "batch_size": 64,
+                                   "optimizer": {"name": "sgd", "lr": 0.1}}}
+    return {
+        "scale": "smoke", "data": {"root": "resources/datasets"},
+        "datasets": {"mnist": {"source": "torchvision"},
+                     "mnist_union": {"source": "derived", "from": "mnist",
+                                     "train_splits": ["train", "test"]},
+                     "digits": {"source": "sklearn", "name": "digits", "stand_in_for": "mnist"},
+                     "digits_union": {"source": "derived", "from": "digits",
+                                      "train_splits": ["train", "test"],
+                                      "stand_in_for": "mnist_union"}},
+        "experiments": {
+            "score": {**copy.deepcopy(mlp), "probes": {"per_example": {"every": 1}}},
+            "score_union": {**copy.deepcopy(mlp), "dataset": "mnist_union",
+                            "probes": {"per_example": {"epochs": [2]}}},
+            "easy_only": {**copy.deepcopy(mlp), "subset": {"partition": "p", "take": "easy"}},
+        },
+        "partitions": {
+            "p": {"experiment": "score", "loss": "cce", "eta": 0.0, "seed": 0,
+                  "probe": "per_example", "field": "loss"},
+            "p_test": {"experiment": "score_union", "loss": "cce", "eta": 0.0, "seed": 0,
+                       "probe": "per_example", "field": "loss", "split": "test",
+                       "easy": 0.1, "difficult": 0.3},
+        },
+        "scales": {"smoke": {"substitute": {"mnist": "digits", "mnist_union": "digits_union"},
+                             "all": {"subset": 1000},
+                             "experiments": {"score_union": {"subset": None}}},
+                   "paper": {}},
+        "figures": {},
+    }
+
+
+def test_partitions_resolve_to_their_scoring_cell_and_files():
+    plan = resolve(_tiny())
+    p = plan.partitions["p"]
+    assert p["cell"] is plan.cells[("score", cell_slug("cce", 0.0, 0))]
+    assert p["epoch"] == 2 and p["split"] == "train" and p["easy"] == p["difficult"] == 0.2
+    assert p["path"] == "results/partitions/p.npz"
+    assert p["probe_file"] == ("results/runs/score/loss-cce_eta-0.0_seed-0/probes/"
+                               "per_example_epoch-2.npz")
+    assert plan.partitions["p_test"]["dataset"] == "digits_union"
+    # the scale-wide subset does not replace the partition form; a scale's own null does
+    assert plan.cells_of("easy_only")[0]["subset"] == {"partition": "p", "take": "easy"}
+    assert plan.cells_of("score")[0]["subset"] == 1000
+    assert plan.cells_of("score_union")[0]["subset"] is None
+    assert set(plan.datasets) == {"digits", "digits_union"}
+
+
+def test_file_probes_with_every_list_every_epoch_they_write():
+    from memrepro.paths import group_outputs, probe_epochs
+
+    plan = resolve(_tiny())
+    outs = group_outputs(plan.cells_of("score"), ["per_example"])["probes"]
+    assert [o.rsplit("/", 1)[1] for o in outs] == [
+        "per_example_epoch-0.npz", "per_example_epoch-1.npz", "per_example_epoch-2.npz"]
+    assert probe_epochs({"every": 3, "epochs": [1, 10]}, 7) == [0, 1, 3, 6, 10]
+    assert probe_epochs({"epochs": [5, 2]}, 7) == [2, 5]
+
+
+def _tiny_bad(change, *needles):
+    cfg = _tiny()
+    change(cfg)
+    _bad(cfg, *needles)
+
+
+def test_a_subset_names_a_known_partition_of_the_training_split():
+    def unknown(cfg):
+        cfg["experiments"]["easy_only"]["subset"]["partition"] = "q"
+    _tiny_bad(unknown, "experiments.easy_only.subset.partition: 'q' is not allowed; allowed: "
+              "a key of partitions: one of 'p', 'p_test'")
+
+    def test_split(cfg):
+        cfg["experiments"]["easy_only"]["subset"]["partition"] = "p_test"
+    _tiny_bad(test_split, "experiments.easy_only.subset.partition: 'p_test'",
+              "a partition of split 'train'")
+
+    def both(cfg):
+        cfg["experiments"]["easy_only"]["subset"]["drop"] = "easy"
+    _tiny_bad(both, "experiments.easy_only.subset")
+
+
+def test_a_partition_needs_its_experiment_to_record_the_probe():
+    def no_probe(cfg):
+        del cfg["experiments"]["score"]["probes"]
+    _tiny_bad(no_probe, "partitions.p.probe: 'per_example' is not allowed; allowed: a probe "
+              "that writes files and that score asks for: none")
+
+    def wrong_epoch(cfg):
+        cfg["experiments"]["score_union"]["probes"]["per_example"] = {"epochs": [1]}
+    _tiny_bad(wrong_epoch, "partitions.p_test.epoch: 2 is not allowed; allowed: an epoch at "
+              "which score_union records 'per_example': 1 (final = 2)")
+
+    def no_experiment(cfg):
+        cfg["partitions"]["p"]["experiment"] = "scroe"
+    _tiny_bad(no_experiment, "partitions.p.experiment: 'scroe'", "did you mean 'score'?")
+
+    def no_cell(cfg):
+        cfg["partitions"]["p"].update(eta=0.4, seed=3)
+    _tiny_bad(no_cell, "partitions.p.eta: 0.4 is not allowed; allowed: one of '0.0'",
+              "partitions.p.seed: 3")
+
+    def test_of_plain(cfg):
+        cfg["partitions"]["p"]["split"] = "test"
+    _tiny_bad(test_of_plain, "partitions.p.split: 'test' is not allowed (dataset 'digits')")
+
+    def shares(cfg):
+        cfg["partitions"]["p"].update(easy=0.7, difficult=0.5)
+    _tiny_bad(shares, "partitions.p.difficult: 0.5 is not allowed; allowed: at most 0.3")
+
+
+def test_a_partition_may_not_depend_on_its_consumer():
+    def cycle(cfg):
+        cfg["partitions"]["p"]["experiment"] = "easy_only"
+        cfg["experiments"]["easy_only"]["probes"] = {"per_example": {"epochs": [2]}}
+    _tiny_bad(cycle, "experiments.easy_only.subset.partition: 'p'", "(a cycle)")
+
+
+def test_a_consumer_trains_on_the_scored_dataset_or_the_union_base():
+    def other(cfg):
+        cfg["experiments"]["easy_only"]["dataset"] = "mnist_union"
+    _tiny_bad(other, "experiments.easy_only.dataset: 'digits_union' is not allowed (partition "
+              "'p' scores examples of 'digits'); allowed: one of 'digits'")
+
+    cfg = _tiny()  # a train partition of the union run indexes the base's training set
+    cfg["partitions"]["p"]["experiment"] = "score_union"
+    assert resolve(cfg).partitions["p"]["dataset"] == "digits_union"
+
+
+def test_every_on_a_file_probe_is_refused_with_stop_when_fit():
+    def fit(cfg):
+        cfg["experiments"]["score"]["train"]["stop_when_fit"] = True
+    _tiny_bad(fit, "experiments.score.probes.per_example.every: 1 is not allowed; allowed: no "
+              "`every` for a probe that writes files when train.stop_when_fit is on")
+    cfg = _tiny()
+    cfg["experiments"]["score_union"]["train"]["stop_when_fit"] = True
+    _bad(cfg, "partitions.p_test.experiment: 'score_union'", "train.stop_when_fit")
+    del cfg["partitions"]["p_test"]
+    resolve(cfg)  # listed epochs stay allowed
+
+
+def test_snakemake_plans_the_partition_between_the_two_training_jobs(workdir):
+    (workdir / "params.yaml").write_text(yaml.safe_dump(_tiny()))
+    res = snakemake(workdir, "--dag", "dot", "runs", "partitions")
+    assert res.returncode == 0, res.stderr[-3000:]
+    nodes = dict(re.findall(r'^\s*(\d+)\[label = "([^"\\]+)', res.stdout, re.M))
+    edges = {(nodes[a], nodes[b]) for a, b in re.findall(r"^\s*(\d+) -> (\d+)", res.stdout,
+                                                          re.M)}
+    assert ("train_score_loss_cce_eta_0_0", "partition") in edges, edges
+    assert ("partition", "train_easy_only_loss_cce_eta_0_0") in edges, edges
+    assert ("train_score_union_loss_cce_eta_0_0", "partition") in edges, edges
+    assert ("prepare", "train_score_union_loss_cce_eta_0_0") in edges
+    assert ("prepare", "prepare") in edges  # digits before digits_union
+    dry = snakemake(workdir, "-n", "partitions")
+    assert dry.returncode == 0, dry.stderr[-3000:]
+    out = dry.stdout + dry.stderr
+    assert "results/partitions/p.npz" in out and "results/partitions/p_test.npz" in out
+    assert "results/data/digits_union.npz" in out and not (workdir / "results").exists()

@@ -94,12 +94,27 @@ TYPOS = {
                           "scales.smoke.substitute.mnist", "'digit'", "'digits'"),
     "model name": (_set(["experiments", "ps_resnet18_mnist", "model", "name"], "resnet19"),
                    "experiments.ps_resnet18_mnist.model.name", "'resnet19'", "'resnet18'"),
+    "partition key": (_set(["partitions"], {"p": {"experimnet": "ps_resnet18_mnist",
+                                                  "loss": "cce", "eta": 0.0, "seed": 0}}),
+                      "partitions.p", "'experimnet'", "'experiment'"),
+    "derived dataset key": (_set(["datasets", "u"], {"source": "derived", "form": "mnist"}),
+                            "datasets.u", "'form'", "'from'"),
+    "derived dataset base": (_set(["datasets", "u"], {"source": "derived", "from": "mnsit"}),
+                             "datasets.u.from", "'mnsit'", "'mnist'"),
+    "subset partition name": (_set(["experiments", "ps_resnet18_mnist", "subset"],
+                                   {"partition": "llj_mnsit", "take": "easy"}),
+                              "experiments.ps_resnet18_mnist.subset.partition", "'llj_mnsit'",
+                              "'llj_mnist'"),
 }
 
 
 @pytest.mark.parametrize("change, key, value, suggestion", TYPOS.values(), ids=TYPOS.keys())
 def test_a_typo_is_refused_with_the_nearest_key(change, key, value, suggestion):
     cfg = load_params()
+    cfg.setdefault("partitions", {}).setdefault("llj_mnist", {
+        "experiment": "ps_resnet18_mnist", "loss": "cce", "eta": 0.0, "seed": 0,
+        "probe": "per_example", "field": "loss", "epoch": 1})
+    cfg["experiments"]["ps_resnet18_mnist"]["probes"] = {"per_example": {"epochs": [1]}}
     change(cfg)
     with pytest.raises(ConfigError) as err:
         resolve(cfg)
@@ -117,8 +132,8 @@ def test_the_message_of_a_panel_key_lists_the_kinds_keys():
         resolve(cfg)
     assert str(err.value).splitlines()[1] == (
         "  figures.ps/fig4.panels[0]: 'metircs' is not allowed; allowed: the keys of a 'curves' "
-        "panel: 'etas', 'experiment', 'loss', 'metrics', 'title', 'ylabel'; did you mean "
-        "'metrics'?")
+        "panel: 'etas', 'experiment', 'legend', 'loss', 'metrics', 'title', 'ylabel'; did you "
+        "mean 'metrics'?")
 
 
 @pytest.mark.parametrize("path, value, key", [
@@ -259,6 +274,22 @@ def test_snakemake_dry_run_refuses_a_typo_and_writes_nothing(workdir, old, new, 
     assert after == before
 
 
+def test_a_subset_is_null_an_integer_or_a_part_of_a_partition():
+    for bad in (0, {"partition": "p"}, {"partition": "p", "take": "easy", "drop": "easy"},
+                {"partition": "p", "keep": "easy"}, "all"):
+        cfg = load_params()
+        cfg["experiments"]["ps_resnet18_mnist"]["subset"] = bad
+        with pytest.raises(ConfigError) as err:
+            resolve(cfg)
+        assert (f"experiments.ps_resnet18_mnist.subset: {bad!r} is not allowed; allowed: null, "
+                "an integer k >= 1 or {partition: <name>, take|drop: easy|difficult}") in str(
+            err.value), str(err.value)
+    cfg = load_params()
+    cfg["scales"]["smoke"]["experiments"]["ps_resnet18_mnist"]["subset"] = None
+    cfg["experiments"]["ps_resnet18_mnist"]["subset"] = 500
+    assert resolve(cfg).cells_of("ps_resnet18_mnist")[0]["subset"] is None
+
+
 def test_the_shipped_params_are_strictly_valid_at_every_scale():
     for scale in ("smoke", "quick", "paper"):
         cfg = copy.deepcopy(load_params())
@@ -271,7 +302,7 @@ def test_the_metrics_a_figure_may_draw_come_from_the_catalog():
     csr): a probe's column is drawable, a misspelt one is refused with the nearest name."""
     from memrepro import catalog
 
-    assert catalog.history_metrics()[-1] == "csr" and "j1" in catalog.history_metrics()
+    assert {"csr", "tod_muted_acc", "j1"} <= set(catalog.history_metrics())
     assert "per_example" not in catalog.history_metrics()  # a file probe has no column
     cfg = load_params()
     cfg["figures"]["ar/fig7"]["panels"][1]["metrics"] = ["csrr"]

@@ -33,7 +33,8 @@ PROJECT = ("Snakefile", "params.yaml", "dvc.yaml", ".dvcignore", ".gitignore",
 SMALL_FIGURES = ("ar/fig7", "ps/symmetry")
 # Results in reverse DAG order: the worst order `dvc pull` could write them in.
 UPSTREAM_LAST = ("results/figures", "results/metrics", "results/plots", "results/summary",
-                 "results/summary_cells.json", "results/runs", "results/noise", "results/data")
+                 "results/summary_cells.json", "results/runs", "results/partitions",
+                 "results/noise", "results/data")
 LIMIT = 200  # the longest line DVC may print (`dvc metrics show` printed two of 85,000)
 
 
@@ -97,6 +98,8 @@ def _small_params(path, keep=SMALL_FIGURES):
     params["figures"] = {fid: params["figures"][fid] for fid in keep}
     used = {s["experiment"] for f in params["figures"].values() for s in _panel_series(f)}
     params["experiments"] = {k: v for k, v in params["experiments"].items() if k in used}
+    params["partitions"] = {k: v for k, v in (params.get("partitions") or {}).items()
+                            if v["experiment"] in used}
     for overlay in (params.get("scales") or {}).values():
         for key, names in (("experiments", used), ("figures", keep)):
             if (overlay or {}).get(key):

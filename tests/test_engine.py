@@ -7,9 +7,10 @@ import torch
 
 from memrepro import io
 from memrepro.device_data import to_device
-from memrepro.engine import label_metrics, train_cell
+from memrepro.engine import train_cell
 from memrepro.noise import apply_noise
 from memrepro.optim import lr_at
+from memrepro.probes import label_metrics
 
 
 def test_j1_j2_on_a_hand_made_case():

@@ -31,6 +31,7 @@ from memrepro.logs import current_attempt
 from memrepro.paths import (
     DOWNLOAD_LOG,
     FIGURE_LOG,
+    PARTITION_LOG,
     PREPARE_LOG,
     SUMMARY_CELLS,
     SUMMARY_LOG,
@@ -44,7 +45,7 @@ from memrepro.paths import (
 )
 from memrepro.watchdog import LOCKS
 
-KINDS = ("data", "noise", "train", "figure", "summary")
+KINDS = ("data", "noise", "train", "partition", "figure", "summary")
 STALE_S = 600
 TAIL_BYTES = 256 * 1024
 NAME_WIDTH = 44
@@ -83,6 +84,8 @@ def plan_jobs(plan) -> list[Job]:
     for gid, group in plan.groups.items():
         outs = [f for fs in group_outputs(group["cells"], file_probes).values() for f in fs]
         jobs.append(Job("train", gid, outs, TRAIN_LOG.format(group=gid), len(group["cells"])))
+    for name, part in sorted(plan.partitions.items()):
+        jobs.append(Job("partition", name, [part["path"]], PARTITION_LOG.format(name=name)))
     kinds = catalog.figure_kinds()
     for fid, spec in plan.figures.items():
         stem = figure_stem(fid, spec, plan)

@@ -5,7 +5,8 @@ raw config against workflow/schemas/params.schema.yaml (with the registries' nam
 models' and losses' arguments and the papers' probe and objective options injected), checks
 every figure's, panel's and series' keys against its kind, checks every scale's overlay,
 applies the chosen scale's overlay, checks the result again, and expands every experiment
-into training cells with stable, readable slugs.
+into training cells with stable, readable slugs; ``Plan.partitions`` holds each partition with
+its scoring cell resolved (memrepro.subsets).
 
 Strict: every mapping is closed, so a typo is refused before any job runs. Every error names
 the key, the offending value and what is allowed, and the nearest valid name when there is
@@ -33,9 +34,11 @@ from memrepro.config_errors import (
     _names,
     _one_of,
     _short,
+    check_user_data,
     load_sources,
 )
 from memrepro.paths import fmt_rate
+from memrepro.subsets import is_partition_subset, resolve_partitions
 from memrepro.validation import (
     ENGINE_MODEL_ARGS,
     _arguments,
@@ -58,6 +61,7 @@ class Plan:
     figures: dict[str, dict]
     config: dict = field(repr=False, default_factory=dict)
     groups: dict[str, dict] = field(default_factory=dict)  # group id -> one training job
+    partitions: dict[str, dict] = field(default_factory=dict)  # name -> resolved (subsets)
 
     def cells_of(self, experiment: str, loss: str | None = None) -> list[dict]:
         return [c for (e, _), c in self.cells.items()
@@ -98,6 +102,8 @@ def _resolve(config: dict, check_files: bool, schema_path: str | Path | None) ->
     schema = load_schema(schema_path)
     _check_config(config, schema)
     scale, overlay = _overlay(config)
+    from memrepro.catalog import file_probe_names
+
     experiments, cells, datasets = {}, {}, {}
     for name, raw in config["experiments"].items():
         exp = _experiment(name, raw, overlay, config["datasets"], schema)
@@ -105,12 +111,24 @@ def _resolve(config: dict, check_files: bool, schema_path: str | Path | None) ->
         datasets[ds] = {"name": ds, **config["datasets"][ds]}
         experiments[name] = exp
         cells.update(_expand_cells(name, exp, datasets[ds].get("stand_in_for"), scale, schema))
+    partitions = resolve_partitions(config, experiments, cells, file_probe_names())
     figures = _resolve_figures(config, overlay, datasets)
     _check_figures(figures, experiments)
+    _add_bases(datasets, config["datasets"])
     if check_files:
-        _check_user_data(config["datasets"])
+        check_user_data(config["datasets"])
     return Plan(scale, datasets, cells, experiments, figures, config,
-                make_groups(cells, experiments))
+                make_groups(cells, experiments), partitions)
+
+
+def _add_bases(datasets: dict, specs: dict) -> None:
+    """Add the datasets that derived ones are made from (and theirs), to be prepared first."""
+    todo = list(datasets)
+    while todo:
+        spec = datasets[todo.pop()]
+        if spec["source"] == "derived" and spec["from"] not in datasets:
+            datasets[spec["from"]] = {"name": spec["from"], **specs[spec["from"]]}
+            todo.append(spec["from"])
 
 
 def _overlay(config: dict) -> tuple[str, dict]:
@@ -123,9 +141,17 @@ def _overlay(config: dict) -> tuple[str, dict]:
 
 def _experiment(name: str, raw: dict, overlay: dict, datasets: dict, schema: dict) -> dict:
     """An experiment with the scale's overlay merged in, checked, with its
-    ``resolved_dataset`` (after the scale's substitution)."""
-    exp = deep_merge(raw, overlay.get("all", {}))
-    exp = deep_merge(exp, overlay.get("experiments", {}).get(name, {}))
+    ``resolved_dataset`` (after the scale's substitution). A scale-wide ``all: {subset: k}``
+    leaves an experiment's own partition-form subset as it is (``experiments.<name>`` of the
+    overlay still replaces it)."""
+    scale_wide = overlay.get("all", {})
+    if is_partition_subset(raw.get("subset")):  # a part of what the scoring run trained on
+        scale_wide = {k: v for k, v in scale_wide.items() if k != "subset"}
+    exp = deep_merge(raw, scale_wide)
+    own = overlay.get("experiments", {}).get(name, {})
+    if "subset" in own:  # a subset is replaced whole, never merged key by key
+        exp.pop("subset", None)
+    exp = deep_merge(exp, own)
     _check(exp, _sub(schema, "experiment"), ("experiments", name))
     if exp["dataset"] not in datasets:
         raise _invalid(f"experiments.{name}.dataset", exp["dataset"],
@@ -308,23 +334,6 @@ def _check_figures(figures: dict, experiments: dict) -> None:
                     raise _invalid(f"{key}.loss", p["loss"],
                                    f"{_one_of(losses)} (the losses of {p['experiment']})",
                                    choices=losses)
-
-
-def _check_user_data(datasets: dict) -> None:
-    """Users' .npz files, read without unpickling; an error names the file it is about."""
-    from .data import DataError, validate_npz
-
-    for name, spec in datasets.items():
-        if spec["source"] == "npz":
-            if not Path(spec["path"]).is_file():
-                raise _invalid(f"datasets.{name}.path", spec["path"], "an existing .npz file "
-                               "(relative paths: from the directory Snakemake runs in)")
-            try:
-                validate_npz(spec["path"], key=f"datasets.{name}.path",
-                             num_classes=spec.get("num_classes"))
-            except DataError as e:
-                raise ConfigError([f"  {e}"], source=f"{spec['path']} (datasets.{name})") \
-                    from None
 
 
 # --- what a scale's overlay changed ----------------------------------------------------------

@@ -165,6 +165,24 @@ def _unknown_keys(key: str, mapping, allowed, what: str = "only the keys",
             for k in mapping if k not in allowed]
 
 
+def check_user_data(datasets: dict) -> None:
+    """Users' .npz files (``source: npz``), read without unpickling; an error is listed under
+    the file it is about."""
+    from memrepro.data import DataError, validate_npz
+
+    for name, spec in datasets.items():
+        if spec["source"] == "npz":
+            if not Path(spec["path"]).is_file():
+                raise _invalid(f"datasets.{name}.path", spec["path"], "an existing .npz file "
+                               "(relative paths: from the directory Snakemake runs in)")
+            try:
+                validate_npz(spec["path"], key=f"datasets.{name}.path",
+                             num_classes=spec.get("num_classes"))
+            except DataError as e:
+                raise ConfigError([f"  {e}"], source=f"{spec['path']} (datasets.{name})") \
+                    from None
+
+
 # --- the files a configuration comes from -----------------------------------------------------
 
 

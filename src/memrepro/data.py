@@ -1,10 +1,18 @@
 """Datasets: build uint8 NCHW ``.npz`` files from raw downloads (``memrepro.download``),
-scikit-learn's digits or users' files, and check users' files.
+scikit-learn's digits, users' files or another prepared dataset (``derived``), and check
+users' files.
 
 ``prepare`` reads only raw data that still match the download's marker. Users' ``.npz``: exactly
 the arrays x_train, y_train, x_test, y_test (anything else is refused, by name; nothing is
 unpickled); ``x_*`` uint8, or float with every value in [0, 1] (stored as ``round(x * 255)``);
 labels 0..K-1 with every class in y_train, unless the dataset declares ``num_classes: K``.
+
+A derived dataset (``source: derived, from: <key>``) reads ``<from>.npz`` beside its own output
+(checked against the base's sidecar); ``classes`` keeps those classes, relabelled 0..k-1 in
+the listed order; ``train_splits: [train, test]`` makes the base's test examples training
+examples too, after the training ones. Its file adds ``source_split`` (uint8, 0 = from the
+base's train split, 1 = from its test split) and ``source_index`` (int64, the index in that
+split of the base) for every training example.
 """
 
 from __future__ import annotations
@@ -28,9 +36,13 @@ from memrepro.download import (
 
 log = logging.getLogger("memrepro.data")
 
-SOURCES = ("torchvision", "sklearn", "npz")
+SOURCES = ("torchvision", "sklearn", "npz", "derived")
 DIGITS_TEST = 360  # the last 360 of a default_rng(0) permutation of sklearn's 1797 digits
 KEYS = ("x_train", "y_train", "x_test", "y_test")
+SOURCE_KEYS = ("source_split", "source_index")  # optional, together: where each example is from
+DTYPES = {"x_train": np.uint8, "x_test": np.uint8, "y_train": np.int64, "y_test": np.int64,
+          "source_split": np.uint8, "source_index": np.int64}
+SPLIT_CODES = {"train": 0, "test": 1}
 
 
 # --- prepared arrays --------------------------------------------------------------------------
@@ -113,11 +125,51 @@ def _load_user_npz(spec: dict, key: str) -> tuple[dict, Any, list[str]]:
             x = np.rint(x.astype(np.float64) * 255.0).astype(np.uint8)
         out[f"x_{split}"] = x[:, None] if x.ndim == 3 else x
         out[f"y_{split}"] = data[f"y_{split}"]
+    out.update({k: data[k] for k in SOURCE_KEYS if k in data})
     k = info["num_classes"]
     names = spec.get("class_names") or [str(i) for i in range(k)]
     if len(names) != k:
         raise refuse(f"{key}.class_names", f"{len(names)} names", f"one per class ({k} classes)")
     return out, io.sha256(spec["path"]), [str(n) for n in names]
+
+
+def _load_derived(spec: dict, data_dir: Path, key: str) -> tuple[dict, Any, list[str], dict]:
+    """A dataset made from the prepared base ``from`` (read beside the output): classes
+    filtered and relabelled, splits joined into the training set; and what was derived."""
+    base = spec.get("from")
+    npz, sidecar = data_dir / f"{base}.npz", data_dir / f"{base}.json"
+    if not base or not npz.is_file() or not sidecar.is_file():
+        raise refuse(f"{key}.from", repr(base), f"a prepared dataset ({npz} and {sidecar})")
+    meta, sha = io.read_json(sidecar), io.sha256(npz)
+    if meta.get("sha256") != sha:
+        raise refuse(f"{key}.from", f"{npz} (sha256 {sha[:12]})", f"the file its sidecar "
+                     f"describes (sha256 {str(meta.get('sha256'))[:12]}): prepare {base} again")
+    d, names = load_prepared(npz), list(meta["class_names"])
+    classes, splits = spec.get("classes"), list(spec.get("train_splits") or ["train"])
+    if classes is not None and (len(set(classes)) != len(classes) or len(classes) < 2 or any(
+            type(c) is not int or not 0 <= c < len(names) for c in classes)):
+        raise refuse(f"{key}.classes", repr(classes), f"at least 2 distinct classes of {base}:"
+                     f" 0..{len(names) - 1}")
+    if not splits or len(set(splits)) != len(splits) or set(splits) - set(SPLIT_CODES):
+        raise refuse(f"{key}.train_splits", repr(splits), "distinct splits of [train, test]")
+    lookup = np.full(len(names), -1, np.int64)
+    lookup[classes or []] = np.arange(len(classes or []))
+    rows = {s: np.arange(len(d[f"y_{s}"])) if classes is None
+            else np.flatnonzero(np.isin(d[f"y_{s}"], classes)) for s in SPLIT_CODES}
+
+    def labels(split: str) -> np.ndarray:
+        y = d[f"y_{split}"][rows[split]]
+        return y if classes is None else lookup[y]
+
+    out = {"x_train": np.concatenate([d[f"x_{s}"][rows[s]] for s in splits]),
+           "y_train": np.concatenate([labels(s) for s in splits]),
+           "x_test": d["x_test"][rows["test"]], "y_test": labels("test"),
+           "source_split": np.concatenate([np.full(len(rows[s]), SPLIT_CODES[s], np.uint8)
+                                           for s in splits]),
+           "source_index": np.concatenate([rows[s] for s in splits])}
+    derived = {"from": base, "base_sha256": sha, "classes": classes, "train_splits": splits}
+    kept = names if classes is None else [names[c] for c in classes]
+    return out, {npz.name: sha}, kept, derived
 
 
 def channel_stats(x: np.ndarray) -> tuple[list[float], list[float]]:
@@ -143,17 +195,18 @@ def prepare(spec: dict, root: str | Path, out_npz: str | Path, out_json: str | P
     spec = dict(spec)
     ds = Path(out_npz).name.removesuffix(".npz")
     key = f"datasets.{ds}"
-    source = spec.get("source")
+    source, derived = spec.get("source"), None
     if source == "torchvision":
         arrays, raw, classes = _load_torchvision(spec.get("name", ds), Path(root), key)
     elif source == "sklearn":
         arrays, raw, classes = _load_sklearn(spec, key)
     elif source == "npz":
         arrays, raw, classes = _load_user_npz(spec, key)
+    elif source == "derived":
+        arrays, raw, classes, derived = _load_derived(spec, Path(out_npz).parent, key)
     else:
         raise refuse(f"{key}.source", repr(source), f"one of {', '.join(SOURCES)}")
-    arrays = {k: np.ascontiguousarray(arrays[k], dtype=np.uint8 if k[0] == "x" else np.int64)
-              for k in KEYS}
+    arrays = {k: np.ascontiguousarray(v, dtype=DTYPES[k]) for k, v in arrays.items()}
     _check_prepared(arrays, key)
     for split in ("train", "test"):
         y = arrays[f"y_{split}"]
@@ -168,6 +221,7 @@ def prepare(spec: dict, root: str | Path, out_npz: str | Path, out_json: str | P
         "class_names": classes, "shape": list(arrays["x_train"].shape[1:]),
         "n_train": len(arrays["y_train"]), "n_test": len(arrays["y_test"]),
         "mean": mean, "std": std, "stand_in_for": spec.get("stand_in_for"),
+        **({"derived": derived} if derived else {}),
     }
     io.write_json(out_json, meta)
     log.info("%s: %d train / %d test, shape %s, %d classes -> %s", ds, meta["n_train"],
@@ -176,8 +230,18 @@ def prepare(spec: dict, root: str | Path, out_npz: str | Path, out_json: str | P
 
 
 def _check_prepared(d: dict[str, np.ndarray], where: str) -> None:
-    if sorted(d) != sorted(KEYS):
-        raise refuse(where, f"arrays {sorted(d)}", f"exactly {', '.join(KEYS)}")
+    """The four arrays, and source_split / source_index (both or neither), dtypes and shapes."""
+    if sorted(d) not in (sorted(KEYS), sorted(KEYS + SOURCE_KEYS)):
+        raise refuse(where, f"arrays {sorted(d)}", f"exactly {', '.join(KEYS)} (and "
+                     f"optionally both {' and '.join(SOURCE_KEYS)})")
+    n = len(d["x_train"])
+    for k in SOURCE_KEYS if SOURCE_KEYS[0] in d else ():
+        if d[k].dtype != DTYPES[k] or d[k].shape != (n,):
+            raise refuse(f"{where}: {k}", f"{d[k].dtype} {d[k].shape}",
+                         f"{np.dtype(DTYPES[k])} ({n},)")
+    if SOURCE_KEYS[0] in d and (d["source_split"] > 1).any():
+        raise refuse(f"{where}: source_split", f"values {np.unique(d['source_split'])}",
+                     "0 (from train) or 1 (from test)")
     for split in ("train", "test"):
         x, y = d[f"x_{split}"], d[f"y_{split}"]
         if x.dtype != np.uint8 or x.ndim != 4 or x.shape[1] not in (1, 3):
@@ -206,7 +270,8 @@ def _npz_headers(path: Path) -> tuple[dict[str, tuple[tuple[int, ...], np.dtype]
     out, unknown = {}, []
     with zipfile.ZipFile(path) as zf:
         for member in zf.namelist():
-            if member.removesuffix(".npy") not in KEYS or not member.endswith(".npy") \
+            if member.removesuffix(".npy") not in KEYS + SOURCE_KEYS \
+                    or not member.endswith(".npy") \
                     or member.removesuffix(".npy") in out:
                 unknown.append(member.removesuffix(".npy"))
                 continue
@@ -228,8 +293,9 @@ def validate_npz(path: str | Path, key: str = "datasets.<name>.path",
                  num_classes: int | None = None) -> dict:
     """Check a user's .npz without unpickling; return num_classes, shape [C,H,W], n_train, n_test.
 
-    Exactly the arrays x_train, y_train, x_test, y_test (others are refused by name, unopened);
-    shapes and dtypes come from the .npy headers; only the labels (and float images) are read.
+    Exactly the arrays x_train, y_train, x_test, y_test and optionally both source_split (0/1)
+    and source_index (>= 0), one per training example (others are refused by name, unopened);
+    shapes and dtypes come from the .npy headers; only labels, sources and float images are read.
     Labels: 0..K-1 with every class in y_train, K = max(y_train) + 1; or, with ``num_classes``
     (the dataset's declared K), 0..K-1 where a class may have no example.
     """
@@ -241,7 +307,8 @@ def validate_npz(path: str | Path, key: str = "datasets.<name>.path",
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
         raise refuse(key, f"{path}: not a readable .npz ({e!r})",
                      f"an .npz with {', '.join(KEYS)}") from None
-    missing = [k for k in KEYS if k not in heads]
+    missing = [k for k in KEYS + (SOURCE_KEYS if set(SOURCE_KEYS) & set(heads) else ())
+               if k not in heads]
     if missing or unknown:
         found = "; ".join(([f"missing array(s) {', '.join(missing)}"] if missing else [])
                           + ([f"unknown array(s) {', '.join(map(repr, unknown))}"]
@@ -251,6 +318,12 @@ def validate_npz(path: str | Path, key: str = "datasets.<name>.path",
     img = _check_headers(heads, key)
     with np.load(p, allow_pickle=False) as f:
         k = _check_labels(f["y_train"], f["y_test"], key, num_classes)
+        for name in SOURCE_KEYS if SOURCE_KEYS[0] in heads else ():
+            v, top = f[name], 1 if name == "source_split" else np.iinfo(np.int64).max
+            if heads[name][1].kind not in "iu" or v.shape != heads["y_train"][0] or (
+                    len(v) and (v.min() < 0 or v.max() > top)):
+                raise refuse(f"{key}: {name}", f"{v.dtype} {v.shape}", "integers, one per "
+                             "training example (source_split 0 or 1, source_index >= 0)")
         for split in ("train", "test"):
             if heads[f"x_{split}"][1].kind == "f":
                 _check_float_images(f[f"x_{split}"], f"{key}: x_{split}")

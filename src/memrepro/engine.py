@@ -29,7 +29,7 @@ from memrepro.fit import FIT_TOL
 from memrepro.losses import get_loss
 from memrepro.models import MODELS, get_model
 from memrepro.optim import lr_at, make_optimizer
-from memrepro.probes import CORE_PROBES, Probe, Probes
+from memrepro.probes import CORE_PROBES, Probe, Probes, label_metrics, mean_of
 from memrepro.progress import EpochProgress, cells_label, log
 from memrepro.run_files import fingerprint, save_torch, write_run_files
 from memrepro.stacked import (
@@ -67,28 +67,12 @@ class Objective:
     with a ``train.<name>`` mapping (its options). ``make(trainer, epoch, opts)`` returns the
     epoch's ``loss(xb, yb, ids, per_model) -> (M,)`` per-model losses: ``xb`` the batch inputs
     (per model when ``per_model``), ``yb`` (M, B) labels, ``ids`` (M, B) the examples' stable
-    indices into the training arrays. ``single_model``: it steps one model at a time (a
+    indices into the prepared training arrays (``GroupData.ids``: a
+    subset's examples keep their ids). ``single_model``: it steps one model at a time (a
     group of several cells then trains them one after another)."""
 
     make: Callable[[Any, int, dict], Callable[..., torch.Tensor]]
     single_model: bool = False
-
-
-def label_metrics(pred: torch.Tensor, y_noisy: torch.Tensor, y_clean: torch.Tensor,
-                  corrupted: torch.Tensor) -> dict[str, float]:
-    """Accuracies of predicted classes on the training set (PS Sec. 2):
-    j1 against the labels trained on, j2 against the clean labels; on the corrupted
-    subset, the share that fits the noisy label and the share still right; on the
-    uncorrupted subset, plain accuracy."""
-    c = corrupted.bool()
-    return {"j1": _mean(pred == y_noisy), "j2": _mean(pred == y_clean),
-            "corrupted_fit": _mean((pred == y_noisy)[c]),
-            "corrupted_clean": _mean((pred == y_clean)[c]),
-            "clean_acc": _mean((pred == y_clean)[~c])}
-
-
-def _mean(b: torch.Tensor) -> float:
-    return float(b.float().mean()) if b.numel() else float("nan")
 
 
 def _new_model(spec: dict[str, Any], x: torch.Tensor, num_classes: int) -> torch.nn.Module:
@@ -168,7 +152,7 @@ class GroupTrainer:
             raise ValueError(f"train.{unknown[0]}: no such setting or objective; allowed: "
                              f"{sorted(CORE_TRAIN_KEYS | set(objectives))} (objectives come "
                              "from memrepro.catalog.training_hooks())")
-        on = [(n, o, self.tr[n]) for n, o in objectives.items() if self.tr.get(n)]
+        on = [(n, o, self.tr[n]) for n, o in objectives.items() if self.tr.get(n) is not None]
         if len(on) > 1:
             raise ValueError(f"train: {[n for n, _, _ in on]} each replace the training loss; "
                              "allowed: at most one")
@@ -211,7 +195,7 @@ class GroupTrainer:
             xb, per_model = self.data.train_batch(idx)
             yb = self.data.y_noisy.gather(1, idx)
             if objective is not None:
-                loss = objective(xb, yb, idx, per_model)
+                loss = objective(xb, yb, self.data.ids[idx], per_model)
             else:
                 with self.amp():
                     loss = self.losses(self.group(xb, per_model), yb)
@@ -241,7 +225,7 @@ class GroupTrainer:
         rows = []
         for i, fn in enumerate(self.loss_fns):
             rows.append({**label_metrics(pred[i], d.y_noisy[i], d.y_clean, d.corrupted[i]),
-                         "test_acc": _mean(tpred[i] == d.y_test),
+                         "test_acc": mean_of(tpred[i] == d.y_test),
                          "test_loss": float(fn(test[i], d.y_test).mean())})
         return rows, train
 
@@ -355,7 +339,7 @@ def differing(specs: list[dict], objectives: dict[str, Objective] | None = None)
     out = [k for k in ("model", "train", "subset")
            if len({json.dumps(s.get(k), sort_keys=True) for s in specs}) > 1]
     for name, obj in (objectives or {}).items():
-        if len(specs) > 1 and obj.single_model and specs[0]["train"].get(name):
+        if len(specs) > 1 and obj.single_model and specs[0]["train"].get(name) is not None:
             out.append(f"train.{name}")
     return out
 

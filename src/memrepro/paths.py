@@ -30,6 +30,8 @@ PREPARE_LOG = "logs/prepare/{ds}.log"
 NOISE_LOG = "logs/noise/{ds}/{noise}_eta-{rate}_seed{seed}.log"
 TRAIN_LOG = "logs/train/{group}.log"
 FIGURE_LOG = "logs/figure/{paper}/{name}.log"
+PARTITION_NPZ = RESULTS + "/partitions/{name}.npz"
+PARTITION_LOG = "logs/partition/{name}.log"
 SUMMARY_LOG = "logs/summary.log"
 
 
@@ -84,12 +86,28 @@ def probe_path(run: str | Path, name: str, epoch: int) -> Path:
     return Path(run) / "probes" / f"{name}_epoch-{epoch}.npz"
 
 
+def probe_epochs(opts: dict, last_epoch: int) -> list[int]:
+    """The epochs 0..last_epoch at which a probe with these options measures, sorted: those
+    listed in ``epochs`` and, with ``every: k``, every e with e % k == 0 (0 included), as
+    ``memrepro.probes.due`` decides during training."""
+    every = int(opts.get("every", 0) or 0)
+    listed = {int(e) for e in opts.get("epochs", [])}
+    return sorted(listed | (set(range(0, last_epoch + 1, every)) if every > 0 else set()))
+
+
 def probe_files(cell: dict, file_probes) -> list[str]:
     """The probe files a cell writes: for each probe it asks for that writes files (names in
-    ``file_probes``), one per listed epoch (``probes: {name: {epochs: [...]}}``)."""
+    ``file_probes``), one per epoch it is due (``probes: {name: {epochs: [...], every: k}}``,
+    up to ``train.epochs``: :func:`probe_epochs`)."""
+    last = int(cell.get("train", {}).get("epochs", 0))
     return [str(probe_path(run_dir(cell), name, e))
             for name, opts in sorted((cell.get("probes") or {}).items())
-            if name in file_probes for e in opts.get("epochs", [])]
+            if name in file_probes for e in probe_epochs(opts, last)]
+
+
+def partition_path(name: str) -> str:
+    """The partition ``name`` (``partitions:`` of params.yaml; memrepro.subsets)."""
+    return PARTITION_NPZ.format(name=name)
 
 
 def table_path(stem: str) -> str:

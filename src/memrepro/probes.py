@@ -44,6 +44,23 @@ class Probe:
                              f"{list(WRITES)}")
 
 
+def label_metrics(pred: torch.Tensor, y_noisy: torch.Tensor, y_clean: torch.Tensor,
+                  corrupted: torch.Tensor) -> dict[str, float]:
+    """Accuracies of predicted classes on the training set (PS Sec. 2):
+    j1 against the labels trained on, j2 against the clean labels; on the corrupted
+    subset, the share that fits the noisy label and the share still right; on the
+    uncorrupted subset, plain accuracy."""
+    c = corrupted.bool()
+    return {"j1": mean_of(pred == y_noisy), "j2": mean_of(pred == y_clean),
+            "corrupted_fit": mean_of((pred == y_noisy)[c]),
+            "corrupted_clean": mean_of((pred == y_clean)[c]),
+            "clean_acc": mean_of((pred == y_clean)[~c])}
+
+
+def mean_of(b: torch.Tensor) -> float:
+    return float(b.float().mean()) if b.numel() else float("nan")
+
+
 def due(opts: dict, epoch: int) -> bool:
     """Whether a probe with these options measures at ``epoch``."""
     every = int(opts.get("every", 0) or 0)

@@ -61,6 +61,10 @@ def load_schema(path: str | Path | None = None) -> dict:
     exp["probes"]["properties"] = {
         name: _options_schema(options.get(name, {}), d["probe_schedule"])
         for name in sorted(catalog.probe_names())}
+    no_every = d["experiment"]["then"]["properties"]["probes"]  # with stop_when_fit
+    every = no_every.pop("every")
+    no_every["properties"] = {name: {"properties": {"every": every}}
+                              for name in catalog.file_probe_names()}
     train = exp["train"]["properties"]
     for name in sorted(catalog.objective_names()):
         if name in train:
@@ -238,25 +242,56 @@ def _figure_needs(key: str, spec: dict, kind) -> list[str]:
     return [line]
 
 
+DERIVED_ONLY = ("from", "classes", "train_splits")
+DERIVED_KEYS = ("source", *DERIVED_ONLY, "stand_in_for")
+OTHER_KEYS = ("name", "path", "num_classes", "resize", "channels")  # unknown ones: the schema's
+REQUIRED = {"npz": ("path", "an .npz with x_train, y_train, x_test, y_test"),
+            "derived": ("from", "the key of the dataset it is made from")}
+
+
 def _dataset_errors(config: dict) -> list[str]:
     """What the schema leaves to code: a user's dataset (source npz) names its file, and only
-    such a dataset declares its class count (the other sources know theirs)."""
+    such a dataset declares its class count (the other sources know theirs); a derived
+    dataset names another dataset (no cycle) and takes only its own keys, which no other
+    source takes."""
     datasets = config.get("datasets")
+    datasets = {k: v for k, v in (datasets if isinstance(datasets, dict) else {}).items()
+                if isinstance(v, dict)}
     lines = []
-    for name, spec in (datasets if isinstance(datasets, dict) else {}).items():
-        if not isinstance(spec, dict):
-            continue
-        npz = spec.get("source") == "npz"
-        if npz and "path" not in spec:
-            line = Line(f"  datasets.{name}: 'path' missing; required with source 'npz': 'path' "
-                        "(an .npz with x_train, y_train, x_test, y_test)")
+    for name, spec in datasets.items():
+        source = spec.get("source")
+        need, what = REQUIRED.get(source, (None, ""))
+        if need and need not in spec:
+            line = Line(f"  datasets.{name}: {need!r} missing; required with source "
+                        f"{source!r}: {need!r} ({what})")
             line.where = f"datasets.{name}"
             lines.append(line)
-        if not npz and "num_classes" in spec:
-            lines.append(_line(f"datasets.{name}.num_classes", spec["num_classes"],
-                               "only with source 'npz' (a user's dataset)",
-                               f" with source {spec.get('source')!r}"))
+        for key in spec:
+            owner = "npz" if key == "num_classes" else "derived" if key in DERIVED_ONLY else None
+            if (owner and owner != source) or (source == "derived" and key in OTHER_KEYS):
+                allowed = (f"only with source {owner!r}" + (" (a user's dataset)" if owner ==
+                                                            "npz" else "") if owner else
+                           "with source 'derived' only the keys " + _names(DERIVED_KEYS))
+                lines.append(_line(f"datasets.{name}.{key}", spec[key], allowed,
+                                   f" with source {source!r}"))
+        if source == "derived" and "from" in spec:
+            lines += _base_errors(name, datasets)
     return lines
+
+
+def _base_errors(name: str, datasets: dict) -> list[str]:
+    """A derived dataset's ``from`` names another dataset, and following ``from`` never comes
+    back to it."""
+    base, chain = datasets[name]["from"], [name]
+    while base in datasets and base not in chain:
+        chain.append(base)
+        base = datasets[base].get("from") if datasets[base].get("source") == "derived" else None
+    if base is None or (base in datasets and base != name):
+        return []
+    others = [k for k in datasets if k != name]
+    allowed = ("a key of datasets other than itself: " + _one_of(others) if base not in datasets
+               else f"a dataset not made from {name!r} (a cycle: {' -> '.join(chain + [base])})")
+    return [_line(f"datasets.{name}.from", datasets[name]["from"], allowed, choices=others)]
 
 
 def _figure_key_errors(key: str, spec: dict, kind_name: str, kinds: dict) -> list[str]:
@@ -363,6 +398,3 @@ def _model_key_errors(key: str, model_spec: dict, model: str, why: str = "") -> 
         return []
     return _unknown_keys(key, [k for k in model_spec if k != "name"], allowed,
                          f"the arguments of model {model!r}:", why)
-
-
-# --- resolution ------------------------------------------------------------------------------

@@ -12,6 +12,8 @@ from memrepro.paths import (
     NOISE_JSON,
     NOISE_LOG,
     NOISE_NPZ,
+    PARTITION_LOG,
+    PARTITION_NPZ,
     PREPARE_LOG,
     SUMMARY_LOG,
     TRAIN_LOG,
@@ -20,7 +22,10 @@ from memrepro.paths import (
     figure_files,
     group_outputs,
     history_path,
+    partition_path,
+    run_dir,
 )
+from memrepro.subsets import is_partition_subset
 from memrepro.tables import entry_files, figure_entries
 
 RAW_ROOT = config["data"]["root"]
@@ -78,10 +83,11 @@ def figure_entries_of(wc):
 
 def figure_inputs(wc):
     """The files behind a figure: its runs' files, the prepared dataset, or nothing."""
-    kind = kind_of(wc)
+    kind, spec = kind_of(wc), PLAN.figures[fid_of(wc)]
+    extra = kind.extra_inputs(spec, PLAN) if kind.extra_inputs else []
     if kind.reads == "dataset":
-        return [dataset_files(PLAN.figures[fid_of(wc)]["resolved_dataset"])[0]]
-    return entry_files(figure_entries_of(wc) or [])
+        return [dataset_files(spec["resolved_dataset"])[0], *extra]
+    return entry_files(figure_entries_of(wc) or []) + list(extra)
 
 
 def figure_threads(wc):
@@ -98,20 +104,45 @@ def figure_outputs():
 
 
 def prepare_inputs(wc):
+    """What a dataset is prepared from: the download marker, the user's file, or the prepared
+    arrays and sidecar of the dataset a derived one is made from."""
     spec = PLAN.datasets[wc.ds]
     if spec["source"] == "torchvision":
         return [f"{RAW_ROOT}/{spec.get('name', wc.ds)}/.complete.json"]
     if spec["source"] == "npz":
         return [spec["path"]]
+    if spec["source"] == "derived":
+        return list(dataset_files(spec["from"]))
     return []
 
 
 def group_inputs(group):
+    """A training job's inputs: the prepared dataset, each cell's noise file and the
+    partitions its cells train on a part of (``subset: {partition: ...}``)."""
     data, meta = dataset_files(group["cells"][0]["dataset"])
+    subsets = [c.get("subset") for c in group["cells"]]
+    partitions = [partition_path(s["partition"]) for s in subsets if is_partition_subset(s)]
     return {
         "data": data,
         "meta": meta,
         "noise": [cell_noise_path(c) for c in group["cells"]],
+        **({"partitions": list(dict.fromkeys(partitions))} if partitions else {}),
+    }
+
+
+def partition_of(wc):
+    """The resolved partition (memrepro.config.Plan.partitions) a partition job writes."""
+    return PLAN.partitions[wc.name]
+
+
+def partition_spec(wc):
+    """What the partition script needs (a change reruns it); the scoring cell by its run."""
+    spec = partition_of(wc)
+    keep = ("name", "split", "easy", "difficult", "epoch", "probe", "field", "dataset")
+    return {
+        **{k: spec[k] for k in keep},
+        "run": run_dir(spec["cell"]),
+        "subset": spec["cell"].get("subset"),
     }
 
 

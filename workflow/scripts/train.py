@@ -1,6 +1,7 @@
 """Snakemake script: train one group of cells; write each cell's history.csv, model.pt and
 run.json."""
 
+import json
 from pathlib import Path
 
 from memrepro.gpuslots import claim_gpu
@@ -18,6 +19,7 @@ from memrepro.data import load_prepared  # noqa: E402
 from memrepro.device_data import pick_device, to_device_many  # noqa: E402
 from memrepro.engine import train_group  # noqa: E402
 from memrepro.logs import to_log  # noqa: E402
+from memrepro.subsets import is_partition_subset  # noqa: E402
 
 log = to_log(sm.log, keep_attempts=True)  # a rerun appends: earlier attempts kept
 if gpu is not None:
@@ -30,11 +32,15 @@ noise_meta = [io.read_json(Path(f).with_suffix(".json")) for f in sm.input.noise
 # the prepared arrays, their dtypes and shapes checked (a damaged file fails here, clearly)
 arrays, noises = load_prepared(sm.input.data), [io.load_npz(f) for f in sm.input.noise]
 datas = [None] * len(specs)
-for subset in {s.get("subset") for s in specs}:  # a swept training-set size: one copy each
-    idx = [i for i, s in enumerate(specs) if s.get("subset") == subset]
+# partitions the cells train on a part of (subset: {partition: <name>, take|drop: <part>})
+partitions = {Path(f).stem: f for f in getattr(sm.input, "partitions", [])}
+subsets = {json.dumps(s.get("subset"), sort_keys=True): s.get("subset") for s in specs}
+for key, subset in subsets.items():  # a swept training-set size: one copy each
+    idx = [i for i, s in enumerate(specs) if json.dumps(s.get("subset"), sort_keys=True) == key]
+    part = partitions[subset["partition"]] if is_partition_subset(subset) else None
     for i, d in zip(idx, to_device_many(arrays, [noises[i] for i in idx],
-                                        noise_meta[0]["num_classes"], device, subset=subset),
-                    strict=True):
+                                        noise_meta[0]["num_classes"], device, subset=subset,
+                                        partition=part), strict=True):
         datas[i] = d
 log.info("training %s: %d cell(s) on %s (%d threads), mode %s", sm.params.name, len(specs),
          device, sm.threads, sm.params.mode)
