@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from memrepro.models import MODELS, count_parameters, get_model
 
@@ -41,6 +42,11 @@ def test_arpit_cnn_counts_by_hand():
     ("resnet18", {"width": 8, "in_channels": 1}, (2, 1, 8, 8)),
     ("inception_lite", {"width": 0.125}, (2, 3, 28, 28)),
     ("mlp", {"hidden": [16, 16], "image_size": 14}, (2, 1, 14, 14)),
+    ("vgg11", {"width": 8, "image_size": 16}, (2, 3, 16, 16)),
+    ("vgg11", {"width": 8, "in_channels": 1, "image_size": 28}, (2, 1, 28, 28)),
+    ("vgg11", {"width": 4, "image_size": 32, "tod": True}, (2, 3, 32, 32)),
+    ("cct", {}, (2, 1, 28, 28)),
+    ("cct", {"dim": 16, "in_channels": 3, "image_size": 32, "tod": True}, (2, 3, 32, 32)),
 ])
 def test_forward_shapes(name, kw, shape):
     out = get_model(name, num_classes=7, **kw)(torch.zeros(shape))
@@ -48,8 +54,112 @@ def test_forward_shapes(name, kw, shape):
 
 
 def test_registry_errors():
-    assert {"resnet32", "resnet18", "inception_lite", "mlp"} <= set(MODELS)
+    assert {"resnet32", "resnet18", "inception_lite", "mlp", "vgg11", "cct"} <= set(MODELS)
     with pytest.raises(KeyError, match="known"):
         get_model("vgg99")
     with pytest.raises(ValueError, match="6n\\+2"):
         get_model("resnet_cifar", depth=30)
+
+
+def test_vgg11_counts_by_hand():
+    # CIFAR VGG-11 without batch norm: 3x3 convs 3-64-128-256-256-512-512-512-512 (+ biases),
+    # five 2x2 pools take 32x32 to 1x1, then Linear(512, 10)
+    chans = [3, 64, 128, 256, 256, 512, 512, 512, 512]
+    by_hand = sum(a * b * 9 + b for a, b in zip(chans, chans[1:], strict=False)) + 512 * 10 + 10
+    assert count_parameters(get_model("vgg11")) == by_hand == 9_225_610
+    # TOD: no classifier bias
+    assert count_parameters(get_model("vgg11", tod=True)) == 9_225_600
+    # 16x16: the fifth pool is skipped (side already 1), so the classifier is the same
+    small = get_model("vgg11", width=8, image_size=16)
+    assert small.pool_after == (True, True, False, True, False, True, False, False)
+    assert small.fc.in_features == 64
+
+
+def test_vgg11_uses_torchvision_initialisation():
+    torch.manual_seed(0)
+    model = get_model("vgg11", width=16)
+    conv = model.convs[3]  # 64 -> 64 channels: fan_out = 64 * 9
+    assert conv.bias.detach().abs().max().item() == 0.0
+    assert conv.weight.std().item() == pytest.approx((2 / (64 * 9)) ** 0.5, rel=0.05)
+    assert model.fc.weight.std().item() == pytest.approx(0.01, rel=0.1)
+
+
+def test_cct_counts_by_hand():
+    # dim 16, 2 heads, mlp ratio 2, 1 block, 2 tokenizer convs (kernel 3) on 12x12x1, 3 classes:
+    # 12 -> pool 6 -> pool 3: 9 tokens
+    tokenizer = 1 * 64 * 9 + 64 * 16 * 9
+    positions = 9 * 16
+    block = 2 * 2 * 16 + 16 * 48 + (16 * 16 + 16) + (16 * 32 + 32) + (32 * 16 + 16)
+    head = 2 * 16 + (16 + 1) + (16 * 3 + 3)  # final LayerNorm, sequence pooling, classifier
+    kw = {"layers": 1, "heads": 2, "mlp_ratio": 2, "dim": 16, "in_channels": 1,
+          "image_size": 12, "num_classes": 3}
+    model = get_model("cct", **kw)
+    assert count_parameters(model) == tokenizer + positions + block + head == 12_212
+    assert model.positions.shape == (9, 16)
+    tod = get_model("cct", tod=True, **kw)
+    assert count_parameters(tod) == 12_212 - 3 and tod.tod_widths == [64, 16, 32]
+    # CCT-2/3x2 on 28x28 Fashion-MNIST: 49 tokens, 0.28M parameters (Hassani et al. 2021)
+    assert count_parameters(get_model("cct")) == 280_651
+
+
+def test_cct_refuses_bad_sizes():
+    with pytest.raises(ValueError, match="model.dim: 10 is not divisible by model.heads 4"):
+        get_model("cct", dim=10, heads=4)
+    with pytest.raises(ValueError, match="model.kernel: 4"):
+        get_model("cct", kernel=4)
+
+
+def test_cct_pools_tokens_with_softmax_weights():
+    """Sequence pooling: logits are fc of a convex combination of the normalised tokens."""
+    torch.manual_seed(0)
+    model = get_model("cct", dim=8, heads=2, image_size=8, conv_layers=1)
+    x = torch.randn(2, 1, 8, 8)
+    z = model.features(x)
+    tokens = F.max_pool2d(F.relu(model.tokenizer[0](x)), 3, 2, 1).flatten(2).transpose(1, 2)
+    tokens = tokens + model.positions
+    for block in model.blocks:
+        tokens = block(tokens)
+    tokens = model.norm(tokens)
+    w = torch.softmax(tokens @ model.pool.weight[0] + model.pool.bias, dim=1)
+    torch.testing.assert_close(z, torch.einsum("bn,bnd->bd", w, tokens))
+    torch.testing.assert_close(model(x), z @ model.fc.weight.T + model.fc.bias)
+
+
+def _plain_mlp(model, x, bias=True):
+    """The MLP's function written out: what it computed before TOD existed."""
+    h = torch.flatten(x, 1)
+    for layer in model.hidden:
+        h = F.relu(h @ layer.weight.T + layer.bias)
+    return h @ model.fc.weight.T + (model.fc.bias if bias else 0)
+
+
+def test_mlp_without_masks_is_the_plain_network():
+    from memrepro.stacked import Stacked
+
+    x = torch.randn(2, 5, 1, 4, 4)
+    for tod in (False, True):
+        models = []
+        for seed in (0, 1):
+            torch.manual_seed(seed)
+            models.append(get_model("mlp", hidden=[8, 6], image_size=4, tod=tod))
+        assert (models[0].fc.bias is None) == tod
+        want = torch.stack([_plain_mlp(m, x[i], not tod) for i, m in enumerate(models)])
+        torch.testing.assert_close(models[0](x[0]), want[0])
+        torch.testing.assert_close(Stacked(models)(x, True), want)
+
+
+def test_mlp_masks_multiply_the_hidden_units():
+    torch.manual_seed(0)
+    model = get_model("mlp", hidden=[6], image_size=2, num_classes=3, tod=True)
+    x = torch.randn(4, 1, 2, 2)
+    mask = torch.tensor([[2.0, 0, 2, 0, 2, 0]]).expand(4, 6)
+    h = F.relu(torch.flatten(x, 1) @ model.hidden[0].weight.T + model.hidden[0].bias)
+    torch.testing.assert_close(model(x, [mask]), (h * mask) @ model.fc.weight.T)
+
+
+def test_masks_need_a_tod_model_and_the_right_widths():
+    with pytest.raises(ValueError, match="built without tod"):
+        get_model("mlp", hidden=[4], image_size=2)(torch.zeros(1, 1, 2, 2), [torch.ones(1, 4)])
+    model = get_model("vgg11", width=2, image_size=8, tod=True)
+    with pytest.raises(ValueError, match="do not match the model's tod_widths"):
+        model(torch.zeros(1, 3, 8, 8), [torch.ones(1, 2)])

@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from memrepro.vision_models import cct, check_masks, unit_mask, vgg11
+
 MODELS: dict[str, Callable[..., nn.Module]] = {}
 
 
@@ -313,31 +315,40 @@ def ar_cnn(width: int = 200, dense: list[int] | None = None, padding: str = "val
 
 
 class MLP(nn.Module):
+    """With ``tod`` (LLJ Sec. 2.2): a turn-over dropout mask after every hidden ReLU (the input
+    is not masked), ``tod_widths`` = the hidden widths, and a classifier without bias."""
+
     def __init__(self, in_features: int, hidden: list[int], num_classes: int,
-                 reg: dict[str, float] | None = None):
+                 reg: dict[str, float] | None = None, tod: bool = False):
         super().__init__()
         self.reg = dict(reg or _NO_REG)  # plain floats: no parameters, buffers or state_dict keys
         dims = [in_features, *hidden]
         self.hidden = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims, dims[1:], strict=False))
-        self.fc = nn.Linear(dims[-1], num_classes)
+        self.fc = nn.Linear(dims[-1], num_classes, bias=not tod)
+        if tod:
+            self.tod_widths = list(hidden)
 
-    def features(self, x: torch.Tensor) -> torch.Tensor:
+    def features(self, x: torch.Tensor, masks: list[torch.Tensor] | None = None) -> torch.Tensor:
+        check_masks(self, masks)
         r, t = self.reg, self.training
         x = _drop_noise(torch.flatten(x, 1), r["input_dropout"], r["input_noise"], t)
-        for layer in self.hidden:
-            x = _drop_noise(F.relu(layer(x)), r["dropout"], r["hidden_noise"], t)
+        for i, layer in enumerate(self.hidden):
+            x = unit_mask(F.relu(layer(x)), masks, i)
+            x = _drop_noise(x, r["dropout"], r["hidden_noise"], t)
         return x
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.features(x))
+    def forward(self, x: torch.Tensor, masks: list[torch.Tensor] | None = None) -> torch.Tensor:
+        return self.fc(self.features(x, masks))
 
-    def forward_stacked(self, p: dict[str, torch.Tensor], x: torch.Tensor,
-                        per_model: bool) -> torch.Tensor:
+    def forward_stacked(self, p: dict[str, torch.Tensor], x: torch.Tensor, per_model: bool,
+                        masks: list[torch.Tensor] | None = None) -> torch.Tensor:
         """M stacked MLPs at once (the engine's ``Stacked`` group): ``p`` holds this module's
-        parameters with a leading model axis; x is (M, B, ...) or, shared, (B, ...).
-        Batched matmuls instead of vmap: 1.6x faster for tiny MLPs on a CPU. Regularizers
-        draw per element of (M, B, ...), so each model gets its own masks and noise; a shared
-        input is expanded to (M, B, ...) first when an input regularizer is active."""
+        parameters with a leading model axis; x is (M, B, ...) or, shared, (B, ...); masks,
+        if any, (M, B, d) per hidden layer. Batched matmuls instead of vmap: 1.6x faster for
+        tiny MLPs on a CPU. Regularizers draw per element of (M, B, ...), so each model gets
+        its own masks and noise; a shared input is expanded to (M, B, ...) first when an input
+        regularizer is active."""
+        check_masks(self, masks)
         r, t = self.reg, self.training
         h = torch.flatten(x, 2 if per_model else 1)
         if t and not per_model and (r["input_dropout"] > 0 or r["input_noise"] > 0):
@@ -345,12 +356,14 @@ class MLP(nn.Module):
         h = _drop_noise(h, r["input_dropout"], r["input_noise"], t)
         for i in range(len(self.hidden)):
             h = F.relu(_stacked_linear(h, p[f"hidden.{i}.weight"], p[f"hidden.{i}.bias"]))
-            h = _drop_noise(h, r["dropout"], r["hidden_noise"], t)
-        return _stacked_linear(h, p["fc.weight"], p["fc.bias"])
+            h = _drop_noise(unit_mask(h, masks, i), r["dropout"], r["hidden_noise"], t)
+        return _stacked_linear(h, p["fc.weight"], p.get("fc.bias"))
 
 
-def _stacked_linear(h: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """h (M,B,in) or shared (B,in); w (M,out,in); b (M,out) -> (M,B,out)."""
+def _stacked_linear(h: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
+    """h (M,B,in) or shared (B,in); w (M,out,in); b (M,out) or None -> (M,B,out)."""
+    if b is None:
+        return torch.matmul(h, w.transpose(1, 2))
     if h.dim() == 2:
         return torch.matmul(h, w.transpose(1, 2)) + b[:, None, :]
     return torch.baddbmm(b[:, None, :], h, w.transpose(1, 2))
@@ -359,12 +372,19 @@ def _stacked_linear(h: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.
 @register_model
 def mlp(hidden: list[int] | int = 512, depth: int = 1, in_channels: int = 1, image_size: int = 28,
         num_classes: int = 10, dropout: float = 0.0, input_dropout: float = 0.0,
-        input_noise: float = 0.0, hidden_noise: float = 0.0) -> nn.Module:
+        input_noise: float = 0.0, hidden_noise: float = 0.0, tod: bool = False) -> nn.Module:
     """ReLU MLP on flattened images; ``hidden`` is a list of widths or one width repeated
     ``depth`` times. Regularizers as for ``ar_cnn`` (Arpit et al. 2017, Sec. 5): the input
     ones on the normalised input, ``dropout``/``hidden_noise`` after every hidden ReLU; in
-    ``forward_stacked`` each of the M models draws its own masks and noise."""
+    ``forward_stacked`` each of the M models draws its own masks and noise. ``tod``: turn-over
+    dropout after every hidden ReLU, bias-free classifier (LLJ; see ``MLP``)."""
     reg = _check_regularizers(dropout=dropout, input_dropout=input_dropout,
                               input_noise=input_noise, hidden_noise=hidden_noise)
     widths = list(hidden) if isinstance(hidden, list) else [int(hidden)] * depth
-    return MLP(in_channels * image_size * image_size, widths, num_classes, reg)
+    return MLP(in_channels * image_size * image_size, widths, num_classes, reg, bool(tod))
+
+
+# --- VGG-11 and the compact transformer (memrepro.vision_models) ------------------------------
+
+register_model(vgg11)
+register_model(cct)

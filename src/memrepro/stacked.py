@@ -10,6 +10,9 @@ Cells that differ only by seed (or noise rate, or loss) train in one process. Tw
   BatchNorm running statistics are stacked buffers, so each model keeps its own; dropout
   draws different masks per model (``randomness="different"``).
 
+Both accept turn-over dropout masks (LLJ; ``masks``: one (M, B, d) tensor per TOD layer) and
+pass each model its own (B, d) slices; without masks everything is the plain forward.
+
 Both return logits of shape (M, B, K). Per-model state dicts and optimizer states come out
 in exactly the single-model format, so a cell's checkpoint resumes in either mode.
 """
@@ -74,8 +77,13 @@ class Single:
     def train(self, mode: bool = True) -> None:
         self.model.train(mode)
 
-    def __call__(self, x: torch.Tensor, per_model: bool) -> torch.Tensor:
-        return self._fn(x[0] if per_model else x).unsqueeze(0)
+    def __call__(self, x: torch.Tensor, per_model: bool,
+                 masks: list[torch.Tensor] | None = None) -> torch.Tensor:
+        """Logits (1, B, K); ``masks``: turn-over dropout masks, (1, B, d) per TOD layer."""
+        x = x[0] if per_model else x
+        if masks is None:
+            return self._fn(x).unsqueeze(0)
+        return self._fn(x, masks=[m[0] for m in masks]).unsqueeze(0)
 
     def state_dict(self, i: int) -> dict[str, torch.Tensor]:
         return self.model.state_dict()
@@ -111,19 +119,35 @@ class Stacked:
     def train(self, mode: bool = True) -> None:
         self.base.train(mode)
 
-    def _forward(self, x: torch.Tensor, per_model: bool) -> torch.Tensor:
+    def _forward(self, x: torch.Tensor, per_model: bool,
+                 masks: list[torch.Tensor] | None = None) -> torch.Tensor:
         if self.own_forward:
-            return self.base.forward_stacked(self.params, x, per_model)
+            if masks is None:
+                return self.base.forward_stacked(self.params, x, per_model)
+            return self.base.forward_stacked(self.params, x, per_model, masks=masks)
         from torch.func import functional_call, vmap
 
-        def one(p, b, xi):
-            return functional_call(self.base, (p, b), (xi,))
+        x_dim = 0 if per_model else None
+        if masks is None:
+            def one(p, b, xi):
+                return functional_call(self.base, (p, b), (xi,))
 
-        return vmap(one, in_dims=(0, 0, 0 if per_model else None),
-                    randomness="different")(self.params, self.buffers, x)
+            return vmap(one, in_dims=(0, 0, x_dim), randomness="different")(
+                self.params, self.buffers, x)
 
-    def __call__(self, x: torch.Tensor, per_model: bool) -> torch.Tensor:
-        return self._fn(x, per_model)
+        def one_masked(p, b, xi, mi):
+            return functional_call(self.base, (p, b), (xi,), {"masks": mi})
+
+        return vmap(one_masked, in_dims=(0, 0, x_dim, 0), randomness="different")(
+            self.params, self.buffers, x, list(masks))
+
+    def __call__(self, x: torch.Tensor, per_model: bool,
+                 masks: list[torch.Tensor] | None = None) -> torch.Tensor:
+        """Logits (M, B, K); ``masks``: turn-over dropout masks, (M, B, d) per TOD layer
+        (``memrepro.papers.llj.tod.tod_masks``), model m using masks[l][m]."""
+        if masks is None:
+            return self._fn(x, per_model)
+        return self._fn(x, per_model, masks)
 
     def state_dict(self, i: int) -> dict[str, torch.Tensor]:
         return {k: v[i].detach().clone() for k, v in {**self.params, **self.buffers}.items()}
@@ -153,10 +177,12 @@ class _OneOfStack(nn.Module):
         self.tensors = ({k: v[i].detach() for k, v in stacked.params.items()},
                         {k: v[i] for k, v in stacked.buffers.items()})
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, masks: list[torch.Tensor] | None = None) -> torch.Tensor:
         from torch.func import functional_call
 
-        return functional_call(self.base, self.tensors, (x,))
+        if masks is None:
+            return functional_call(self.base, self.tensors, (x,))
+        return functional_call(self.base, self.tensors, (x,), {"masks": masks})
 
 
 def split_optimizer_state(sd: dict[str, Any], i: int, stacked: bool) -> dict[str, Any]:
