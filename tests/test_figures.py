@@ -153,3 +153,76 @@ def test_missing_metric_and_wrong_loss_raise():
     table.loc[table["panel"] == 0, "loss"] = "mse"
     with pytest.raises(ValueError, match=r"panel 0.*expects loss 'cce'"):
         build_curves_figure(table, SPEC)
+
+
+# --- legend: count (LLJ Fig. 10: "20,000 random labels") -------------------------------------
+
+def count_entries(tmp_path, monkeypatch, subset=None):
+    """Two runs (eta 0 and 0.2) of one experiment: history files and noise sidecars (n 50000)."""
+    from memrepro import io, paths
+    from memrepro.tables import METRICS
+
+    monkeypatch.chdir(tmp_path)
+    entries = []
+    for eta in (0.0, 0.2):
+        cell = {"experiment": "e", "slug": f"cce_eta-{eta}", "dataset": "d", "seed": 0,
+                "model": {"name": "m"}, "loss": {"name": "cce"}, "subset": subset,
+                "noise": {"name": "random_labels", "rate": eta}}
+        io.write_json(paths.cell_noise_path(cell).removesuffix(".npz") + ".json", {"n": 50000})
+        hist = pd.DataFrame({"epoch": [0, 1], "lr": 0.1, **{m: [0.1, 0.5 - eta] for m in METRICS}})
+        io.write_text(paths.history_path(cell), hist.to_csv(index=False))
+        entries += [(0, "(a)", 0, cell, paths.history_path(cell)),
+                    (1, "(b)", 0, cell, paths.history_path(cell))]
+    return entries
+
+
+class CellsPlan:
+    def __init__(self, entries):
+        self.cells = [e[3] for e in entries if e[0] == 0]
+
+    def cells_of(self, experiment, loss=None):
+        return [c for c in self.cells if c["experiment"] == experiment]
+
+
+COUNT_SPEC = {"kind": "curves", "title": "Fig. 10", "legend": "count", "panels": [
+    {"experiment": "e", "loss": "cce", "metrics": ["j1"], "title": "(a)"},
+    {"experiment": "e", "loss": "cce", "metrics": ["test_acc"], "title": "(b)"}]}
+
+
+def test_count_legend_names_each_rate_by_the_labels_it_redraws(tmp_path, monkeypatch):
+    kind = figure_kinds()["curves"]
+    entries = count_entries(tmp_path, monkeypatch)
+    table = kind.table(entries, COUNT_SPEC)
+    counts = set(zip(table["eta"], table["noise_count"], strict=True))
+    assert sorted(counts) == [(0.0, 0), (0.2, 10000)]
+    table.to_csv(tmp_path / "t.csv", index=False)  # drawn from the table as written
+    fig = kind.draw(pd.read_csv(tmp_path / "t.csv"), COUNT_SPEC)
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == [
+        "0 random labels", "10,000 random labels"]
+    plan = CellsPlan(entries)
+    assert kind.extra_inputs(COUNT_SPEC, plan) == [
+        f"results/noise/d/random_labels_eta-{eta}/seed0.json" for eta in ("0.0", "0.2")]
+    # the default is unchanged: no counts read, no extra inputs, eta in the legend
+    plain = {k: v for k, v in COUNT_SPEC.items() if k != "legend"}
+    assert kind.extra_inputs(plain, plan) == []
+    table = kind.table(entries, plain)
+    assert "noise_count" not in table.columns
+    assert [t.get_text() for t in kind.draw(table, plain).legends[0].get_texts()] == [
+        "η = 0.0", "η = 0.2"]
+
+
+def test_count_legend_per_panel_and_on_a_fixed_share(tmp_path, monkeypatch):
+    kind = figure_kinds()["curves"]
+    entries = count_entries(tmp_path, monkeypatch, subset=10000)
+    spec = {**COUNT_SPEC, "legend": "eta",
+            "panels": [COUNT_SPEC["panels"][0], {**COUNT_SPEC["panels"][1], "legend": "count"}]}
+    table = kind.table(entries, spec)
+    assert table.loc[table["panel"] == 0, "noise_count"].isna().all()
+    fig = kind.draw(table, spec)
+    assert fig.get_axes()[0].get_legend() is None
+    assert [t.get_text() for t in fig.get_axes()[1].get_legend().get_texts()] == [
+        "0 random labels", "≈2,000 random labels"]
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["η = 0.0", "η = 0.2"]
+    assert len(kind.extra_inputs(spec, CellsPlan(entries))) == 2
+    with pytest.raises(ValueError, match=r"legend 'counts' is not allowed; allowed: \['eta', "):
+        kind.table(entries, {**COUNT_SPEC, "legend": "counts"})

@@ -21,7 +21,7 @@ import importlib
 from memrepro.paper import Paper
 
 # the modules holding each paper's PROBES and OBJECTIVES (imported by training jobs only)
-TRAINING = {"ar": "memrepro.papers.ar.training"}
+TRAINING = {"ar": "memrepro.papers.ar.training", "llj": "memrepro.papers.llj.training"}
 CORE_PROBE_NAMES = ("per_example",)  # memrepro.probes.CORE_PROBES (torch), named here
 
 
@@ -29,9 +29,10 @@ CORE_PROBE_NAMES = ("per_example",)  # memrepro.probes.CORE_PROBES (torch), name
 def papers() -> dict[str, Paper]:
     """Every paper's index, by its id (the ``<paper>`` of figure ids ``<paper>/<name>``)."""
     from memrepro.papers.ar import index as ar
+    from memrepro.papers.llj import index as llj
     from memrepro.papers.ps import index as ps
 
-    return {"ps": ps.PAPER, "ar": ar.PAPER}
+    return {"ps": ps.PAPER, "ar": ar.PAPER, "llj": llj.PAPER}
 
 
 def merged(what: str, *sources: dict) -> dict:

@@ -1,8 +1,11 @@
 """The generic ``curves`` figure kind: history metrics per epoch, one colour per noise rate.
 
-Used by PS Figs. 1-5 and AR Figs. 7-8. How a metric is drawn (label, line style, marker, axis)
-is a :class:`~memrepro.figures.MetricStyle`; papers add styles for their own history columns
-(AR: ``csr``) and ``memrepro.catalog`` hands the merged styles to :func:`curves_kind`.
+Used by PS Figs. 1-5, AR Figs. 7-8 and LLJ Figs. 9-10. How a metric is drawn (label, line
+style, marker, axis) is a :class:`~memrepro.figures.MetricStyle`; papers add styles for their own
+history columns (AR: ``csr``) and ``memrepro.catalog`` hands the merged styles to
+:func:`curves_kind`. ``legend: count`` (figure or panel) names each noise rate by the number of
+labels it redraws, round(eta n) (LLJ Fig. 10: "20,000 random labels"), n from the noise files'
+sidecars.
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ from memrepro.figures import (
     split_panels,
     wrap_title,
 )
+from memrepro.io import read_json
+from memrepro.paths import cell_noise_path
 from memrepro.tables import figure_table
 
 # metric -> how it is drawn. Accuracies are drawn in percent.
@@ -45,6 +50,7 @@ METRIC_STYLES: dict[str, MetricStyle] = {
     "test_loss": MetricStyle("test loss", "--"),
 }
 _FALLBACK_STYLES = ["-", "--", ":", "-."]
+LEGENDS = ("eta", "count")
 
 NOTE = ("Training accuracy = J1 (accuracy on the noisy training labels); J2 = accuracy on the "
         "clean training labels; both measured in eval mode after each epoch (epoch 0 = "
@@ -108,9 +114,12 @@ def build_curves_figure(table: pd.DataFrame, spec: dict,
         for i, ((pspec, rows), ax) in enumerate(zip(panels, axes.flat, strict=False)):
             _draw_panel(ax, pspec, rows, colours, i, table, styles)
         etas_present = sorted({round(float(e), 12) for _, r in panels for e in r["eta"]})
-        handles = [Line2D([], [], color=colours[e], label=eta_label(e)) for e in etas_present]
-        fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 8),
-                   frameon=False)
+        counts = legend_of(spec, f"figure {spec.get('title')!r}") == "count"
+        handles = [Line2D([], [], color=colours[e],
+                          label=count_label(table, e) if counts else eta_label(e))
+                   for e in etas_present]
+        fig.legend(handles=handles, loc="outside lower center", frameon=False,
+                   ncols=min(len(handles), 3 if counts else 8))  # counts: long labels
         if spec.get("title"):
             fig.suptitle(wrap_title(str(spec["title"]), width))
     return fig
@@ -155,15 +164,96 @@ def _draw_panel(ax, pspec: dict, rows: pd.DataFrame, colours: dict[float, str], 
     if len(metrics) > 1:
         handles = [Line2D([], [], color="0.25", linestyle=look.linestyle, label=look.label)
                    for look in looks]
-        ax.legend(handles=handles, loc="best", framealpha=0.85, handlelength=2.6)
+        ax.add_artist(ax.legend(handles=handles, loc="best", framealpha=0.85,
+                                handlelength=2.6))
+    if legend_of(pspec, f"panel {index}") == "count":
+        etas = sorted({round(float(e), 12) for e in rows["eta"]})
+        ax.legend(handles=[Line2D([], [], color=colours[e], label=count_label(rows, e))
+                           for e in etas], loc="lower right", framealpha=0.85)
+
+
+def legend_of(spec: dict, where: str) -> str:
+    """A figure's or panel's ``legend``: ``eta`` (default) or ``count``."""
+    value = spec.get("legend", "eta")
+    if value not in LEGENDS:
+        raise ValueError(f"{where}: legend {value!r} is not allowed; allowed: {list(LEGENDS)}")
+    return value
+
+
+def count_panels(spec: dict) -> list[int]:
+    """The panels whose noise rates are named by count: all with a figure-level
+    ``legend: count``, else those that ask."""
+    title = f"figure {spec.get('title')!r}"
+    panels = spec.get("panels") or []
+    every = legend_of(spec, title) == "count"
+    return [i for i, p in enumerate(panels)
+            if legend_of(p, f"{title}: panel {i}") == "count" or every]
+
+
+def noise_sidecar(cell: dict) -> str:
+    """The JSON sidecar of the cell's noise file (``n``: how many training labels)."""
+    return cell_noise_path(cell).removesuffix(".npz") + ".json"
+
+
+def noise_count(cell: dict) -> tuple[int, bool]:
+    """(round(eta n), approximate): how many labels the noise redraws among the n training
+    labels; for a run on a fixed share of k examples, round(eta k), approximate."""
+    n = int(read_json(noise_sidecar(cell))["n"])
+    k = cell.get("subset")
+    rate = float(cell["noise"]["rate"])
+    part = isinstance(k, int) and not isinstance(k, bool) and 0 < k < n
+    return int(round(rate * (k if part else n))), part and rate > 0
+
+
+def curves_table(entries, spec: dict) -> pd.DataFrame:
+    """The tidy history table; with ``legend: count``, also ``noise_count`` and
+    ``count_approx`` on the rows of the panels that name rates by count."""
+    entries = list(entries)
+    table = figure_table(entries)
+    wanted = count_panels(spec)
+    if not wanted:
+        return table
+    counts = {(i, c["experiment"], round(float(c["noise"]["rate"]), 12)): noise_count(c)
+              for i, _, _, c, _ in entries if i in wanted}
+    keys = zip(table["panel"], table["experiment"], table["eta"].astype(float).round(12),
+               strict=True)
+    found = [counts.get(k, (np.nan, False)) for k in keys]
+    return table.assign(noise_count=[c for c, _ in found],
+                        count_approx=[a for _, a in found])
+
+
+def count_label(rows: pd.DataFrame, eta: float) -> str:
+    """"20,000 random labels" for the rows at noise rate ``eta`` ("≈" for a fixed share of
+    the training set; several counts joined by " / ")."""
+    if "noise_count" not in rows.columns:
+        raise ValueError("legend: count needs the noise_count column (the table of a "
+                         "figure or panel with legend: count)")
+    r = rows[np.isclose(rows["eta"].to_numpy(float), eta, atol=1e-9, rtol=0)]
+    r = r.dropna(subset=["noise_count"]).drop_duplicates(["noise_count", "count_approx"])
+    if r.empty:
+        raise ValueError(f"legend: count: no noise_count for eta {eta}")
+    what = "random labels" if set(r["noise"]) == {"random_labels"} else "noisy labels"
+    return " / ".join(f"{'≈' if str(a) == 'True' else ''}{int(c):,}"
+                      for c, a in zip(r["noise_count"], r["count_approx"], strict=True)
+                      ) + f" {what}"
+
+
+def count_inputs(spec: dict, plan) -> list[str]:
+    """The noise sidecars a ``legend: count`` reads (none without it)."""
+    panels = spec.get("panels") or []
+    return sorted({noise_sidecar(c) for i in count_panels(spec)
+                   for s in panels[i].get("series") or [panels[i]]
+                   for c in plan.cells_of(s["experiment"], s["loss"])})
 
 
 def curves_kind(styles: dict[str, MetricStyle]) -> FigureKind:
     """The ``curves`` kind drawing with ``styles`` (the core's and every paper's)."""
     return FigureKind(
-        table=lambda entries, spec: figure_table(entries),
+        table=curves_table,
         draw=functools.partial(build_curves_figure, styles=styles),
         reads="history",
-        keys=frozenset({"panels", "ncols"}),
-        panel_keys=frozenset({"experiment", "loss", "metrics", "etas", "title", "ylabel"}),
+        keys=frozenset({"panels", "ncols", "legend"}),
+        panel_keys=frozenset({"experiment", "loss", "metrics", "etas", "title", "ylabel",
+                              "legend"}),
+        extra_inputs=count_inputs,
         note=NOTE)

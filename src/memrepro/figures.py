@@ -75,6 +75,8 @@ class FigureKind:
     figure, its panels and their series may contain besides ``kind`` and ``title``. ``note``:
     the caption's method paragraph. ``caption(spec, plan)``, when given, replaces the
     standard caption. ``threads``: the table computes (it gets the job's CPU threads).
+    ``extra_inputs(spec, plan)``, when given, lists further files the table reads (noise
+    files, partitions, prepared datasets), so Snakemake builds them first.
     """
 
     table: Callable[[Any, dict], pd.DataFrame]
@@ -86,6 +88,7 @@ class FigureKind:
     note: str = ""
     caption: Callable[[dict, Any], str] | None = None
     threads: bool = False
+    extra_inputs: Callable[[dict, Any], list[str]] | None = None
 
     def __post_init__(self):
         if self.reads not in READS:
