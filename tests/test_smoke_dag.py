@@ -5,6 +5,7 @@ import re
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from conftest import snakemake
@@ -12,6 +13,7 @@ from conftest import snakemake
 from memrepro.captions import figure_stem
 from memrepro.catalog import figure_kinds
 from memrepro.config import resolve
+from memrepro.paths import cell_noise_path
 from memrepro.report import gallery_entry, natural_key
 
 pytestmark = pytest.mark.slow
@@ -60,6 +62,20 @@ def test_smoke_dag_builds_every_figure_and_is_idempotent(workdir):
     every = plan.experiments["ar_cifar_randy"]["probes"]["csr"]["every"]
     assert csr["csr"].notna().tolist() == [e % every == 0 for e in csr["epoch"]]
     assert csr["csr"].dropna().between(0, 1).all()
+    # LLJ Fig. 2(b) on the stand-in: random-label examples get higher memorization scores
+    # (a scientific regression guard: turn-over dropout that stopped working would fail here)
+    from memrepro.papers.llj.common import auroc
+
+    rand = next(c for c in plan.cells_of("llj_tod_mnist", "cce") if c["noise"]["rate"] > 0)
+    last = rand["probes"]["tod"]["epochs"][-1]
+    tod = np.load(workdir / "results/runs/llj_tod_mnist" / rand["slug"] / "probes"
+                  / f"tod_epoch-{last}.npz")
+    corrupted = np.load(workdir / cell_noise_path(rand))["corrupted"][tod["ids"]]
+    assert tod["score"][corrupted].mean() > tod["score"][~corrupted].mean()
+    assert auroc(tod["score"], corrupted) >= 0.9
+    for part in plan.partitions.values():
+        arrays = np.load(workdir / part["path"])
+        assert len(arrays["easy"]) == len(arrays["difficult"]) > 0
     cells = json.loads((workdir / "results/summary_cells.json").read_text())
     assert len(cells["ps_resnet18_mnist"]) == 16
     # the DVC metrics: a few numbers per experiment, one file each

@@ -18,14 +18,15 @@ def _experiments_of(spec: dict) -> list[str]:
 
 
 def stand_ins(spec: dict, plan) -> dict[str, str]:
-    """{stand-in dataset: real dataset} for the experiments a figure draws from."""
+    """{real dataset: stand-in dataset} for the experiments a figure draws from (one stand-in
+    may replace several real datasets: digits for MNIST and Fashion-MNIST)."""
     out = {}
     if spec.get("resolved_dataset", spec.get("dataset")) != spec.get("dataset"):
-        out[spec["resolved_dataset"]] = spec["dataset"]
+        out[spec["dataset"]] = spec["resolved_dataset"]
     for e in _experiments_of(spec):
         exp = plan.experiments[e]
         if exp["resolved_dataset"] != exp["dataset"]:
-            out[exp["resolved_dataset"]] = exp["dataset"]
+            out[exp["dataset"]] = exp["resolved_dataset"]
     return out
 
 
@@ -45,7 +46,7 @@ def figure_title(spec: dict, plan) -> str:
     notes = [f"{plan.scale} scale"]
     subs = stand_ins(spec, plan)
     if subs:
-        notes.append("STAND-IN data: " + ", ".join(f"{s} for {r}" for s, r in subs.items()))
+        notes.append("STAND-IN data: " + ", ".join(f"{s} for {r}" for r, s in subs.items()))
     if reduced_models(spec, plan):
         notes.append("reduced models, see caption")
     return f"{spec['title']} [{'; '.join(notes)}]"
