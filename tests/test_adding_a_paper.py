@@ -44,7 +44,7 @@ def toy_checkout(tmp_path_factory) -> Path:
     text, n1 = re.subn(r"@functools.cache\ndef papers\(\).*?return \{.*?\}\n",
                        "@functools.cache\n" + new_papers.replace("def papers():",
                        "def papers() -> dict[str, Paper]:") + "\n", text, flags=re.S)
-    text, n2 = re.subn(r"^TRAINING = \{.*?\}$", new_training, text, flags=re.M)
+    text, n2 = re.subn(r"^TRAINING = \{.*?\}\n", new_training + "\n", text, flags=re.M | re.S)
     assert (n1, n2) == (1, 1), "the doc's catalog snippet no longer matches catalog.py"
     catalog.write_text(text)
     # step 5: experiments and figures

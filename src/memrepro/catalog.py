@@ -21,7 +21,10 @@ import importlib
 from memrepro.paper import Paper
 
 # the modules holding each paper's PROBES and OBJECTIVES (imported by training jobs only)
-TRAINING = {"ar": "memrepro.papers.ar.training", "llj": "memrepro.papers.llj.training"}
+TRAINING = {
+    "ar": "memrepro.papers.ar.training",
+    "llj": "memrepro.papers.llj.training",
+}
 CORE_PROBE_NAMES = ("per_example",)  # memrepro.probes.CORE_PROBES (torch), named here
 
 
