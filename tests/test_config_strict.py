@@ -309,3 +309,14 @@ def test_the_metrics_a_figure_may_draw_come_from_the_catalog():
     with pytest.raises(ConfigError, match=r"metrics\[0\]: 'csrr' is not allowed.*did you "
                                           r"mean 'csr'\?"):
         resolve(cfg)
+
+
+def test_eval_every_needs_every_epoch_with_stop_when_fit():
+    cfg = load_params()
+    cfg["experiments"]["ar_fit_width"]["train"]["eval_every"] = 3  # stop_when_fit: true
+    with pytest.raises(ConfigError, match=r"ar_fit_width\.train\.eval_every: 3 is not allowed; "
+                                          r"allowed: 1 with train\.stop_when_fit"):
+        resolve(cfg)
+    cfg["experiments"]["ar_mnist_randx"]["train"]["eval_every"] = 3  # no stop_when_fit: fine
+    cfg["experiments"]["ar_fit_width"]["train"]["eval_every"] = 1
+    assert resolve(cfg).experiments["ar_mnist_randx"]["train"]["eval_every"] == 3

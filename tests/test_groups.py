@@ -116,6 +116,26 @@ def test_stacked_batchnorm_convnet_keeps_per_model_statistics(tmp_path):
     assert int(a["bn1.num_batches_tracked"]) == 2 * 5  # 160 examples / 32, 2 epochs
 
 
+def test_stacked_batchnorm_mlp_equals_cells_trained_alone(tmp_path):
+    """MD's MLP shape in miniature (Linear -> BN -> ReLU, a feature layer, classifier with
+    bias): the hand-batched forward_stacked trains each model as BatchNorm1d alone would, same
+    histories and same weights and running statistics, on 160 = 5 x 32 examples."""
+    model = {"name": "mlp", "hidden": [32, 16], "batchnorm": True, "feature_dim": 4}
+    specs, datas = _cells([0, 1, 2], (0.4,), model=model, epochs=3)
+    group = train_group(specs, datas, [tmp_path / "g" / s["slug"] for s in specs],
+                        mode="stacked", progress=False)
+    alone = _alone(specs, datas, tmp_path / "a")
+    _close(group, alone)
+    _models_close(tmp_path / "g", tmp_path / "a", [s["slug"] for s in specs], atol=1e-5)
+    a = torch.load(tmp_path / "g" / specs[0]["slug"] / "model.pt", weights_only=True)
+    b = torch.load(tmp_path / "g" / specs[1]["slug"] / "model.pt", weights_only=True)
+    assert "norms.2.running_var" in a and not torch.equal(a["norms.2.running_var"],
+                                                          b["norms.2.running_var"])
+    assert int(a["norms.0.num_batches_tracked"]) == 3 * 5
+    run = io.read_json(tmp_path / "g" / specs[0]["slug"] / "run.json")
+    assert run["group"]["mode"] == "stacked"
+
+
 def test_per_model_inputs_randx_equal_alone(tmp_path):
     specs, datas = _cells([0, 1], (0.5,), noise="random_inputs", epochs=3)
     assert datas[0].x is not datas[1].x  # each seed replaced other inputs

@@ -163,3 +163,129 @@ def test_masks_need_a_tod_model_and_the_right_widths():
     model = get_model("vgg11", width=2, image_size=8, tod=True)
     with pytest.raises(ValueError, match="do not match the model's tod_widths"):
         model(torch.zeros(1, 3, 8, 8), [torch.ones(1, 2)])
+
+
+# --- MLP with batch norm and a feature layer (MD, Sec. 4.1) --------------------------------
+
+
+def _md_mlp_by_hand(inputs: int) -> int:
+    """8 hidden layers of 2048 and a 2-wide feature layer, each Linear + BN (weight, bias),
+    then Linear(2, 2) with bias."""
+    widths = [inputs] + [2048] * 8 + [2]
+    linears = sum(a * b + b for a, b in zip(widths, widths[1:], strict=False))
+    return linears + 2 * sum(widths[1:]) + 2 * 2 + 2
+
+
+@pytest.mark.parametrize("in_channels,side,count", [(1, 28, 31_019_020), (3, 32, 35_704_844)])
+def test_md_mlp_counts(in_channels, side, count):
+    with torch.device("meta"):  # no memory, no init
+        model = get_model("mlp", hidden=2048, depth=8, batchnorm=True, feature_dim=2,
+                          in_channels=in_channels, image_size=side, num_classes=2)
+    assert count_parameters(model) == _md_mlp_by_hand(side * side * in_channels) == count
+    assert model.fc.bias is not None and len(model.norms) == 9
+
+
+def _bn_mlp_by_hand(model, x):
+    """Linear -> BatchNorm1d (batch statistics in training, running ones in eval) -> ReLU."""
+    h = torch.flatten(x, 1)
+    for layer, bn in zip(model.hidden, model.norms, strict=True):
+        h = h @ layer.weight.T + layer.bias
+        if model.training:
+            mean, var = h.mean(0), h.var(0, unbiased=False)
+        else:
+            mean, var = bn.running_mean, bn.running_var
+        h = F.relu((h - mean) / torch.sqrt(var + bn.eps) * bn.weight + bn.bias)
+    return h
+
+
+def test_batchnorm_mlp_is_linear_bn_relu_and_features_feed_the_classifier():
+    torch.manual_seed(0)
+    model = get_model("mlp", hidden=[8, 6], batchnorm=True, feature_dim=3, image_size=4,
+                      num_classes=5)
+    assert [m.out_features for m in model.hidden] == [8, 6, 3]
+    with torch.no_grad():
+        for bn in model.norms:  # non-trivial affine and running statistics
+            bn.weight.uniform_(0.5, 2)
+            bn.bias.uniform_(-1, 1)
+            bn.running_mean.uniform_(-1, 1)
+            bn.running_var.uniform_(0.5, 2)
+    x = torch.randn(7, 1, 4, 4)
+    seen = []
+    model.fc.register_forward_pre_hook(lambda m, inp: seen.append(inp[0]))
+    for train in (True, False):
+        model.train(train)
+        want = _bn_mlp_by_hand(model, x)
+        torch.testing.assert_close(model.features(x), want)
+        torch.testing.assert_close(model(x), want @ model.fc.weight.T + model.fc.bias)
+        torch.testing.assert_close(seen[-1], want)  # features() = what fc receives
+    assert model.features(x).shape == (7, 3)
+
+
+def test_feature_dim_is_checked_and_off_by_default():
+    assert [m.out_features for m in get_model("mlp", hidden=[8], image_size=2).hidden] == [8]
+    assert not hasattr(get_model("mlp", hidden=[8], image_size=2), "norms")
+    for bad in (0, 2.5, True):
+        with pytest.raises(ValueError, match=f"model.feature_dim: {bad!r} is not allowed"):
+            get_model("mlp", hidden=[8], image_size=2, feature_dim=bad)
+
+
+def _three(name, **kw):
+    models = []
+    for seed in (0, 1, 2):
+        torch.manual_seed(seed)
+        models.append(get_model(name, **kw))
+    return models
+
+
+def test_stacked_batchnorm_mlp_keeps_per_model_statistics():
+    """forward_stacked in training: each model normalises over its own batch and updates its
+    own running buffers (momentum 0.1, unbiased variance) and counter, as BatchNorm1d does."""
+    import copy
+
+    from memrepro.stacked import Stacked
+
+    kw = {"hidden": [8, 6], "batchnorm": True, "feature_dim": 2, "image_size": 3,
+          "num_classes": 3}
+    models = _three("mlp", **kw)
+    alone = [copy.deepcopy(m) for m in models]
+    group = Stacked(models)
+    for step in range(3):
+        x = torch.randn(3, 5, 1, 3, 3, generator=torch.Generator().manual_seed(step))
+        out = group(x, True)
+        torch.testing.assert_close(out, torch.stack([m(x[i]) for i, m in enumerate(alone)]))
+    for i, m in enumerate(alone):
+        for k, v in m.state_dict().items():
+            torch.testing.assert_close(group.state_dict(i)[k], v, rtol=1e-6, atol=1e-7, msg=k)
+    assert group.buffers["norms.0.num_batches_tracked"].tolist() == [3, 3, 3]
+    assert not torch.equal(group.buffers["norms.1.running_var"][0],
+                           group.buffers["norms.1.running_var"][1])
+    group.train(False)
+    for m in alone:
+        m.eval()
+    x = torch.randn(3, 4, 1, 3, 3)
+    torch.testing.assert_close(group(x, True), torch.stack([m(x[i]) for i, m in enumerate(alone)]))
+    assert group.buffers["norms.0.num_batches_tracked"].tolist() == [3, 3, 3]  # eval: no update
+
+
+@pytest.mark.parametrize("name,kw,shape", [
+    ("mlp", {"hidden": [8, 6], "batchnorm": True, "feature_dim": 2, "image_size": 3},
+     (1, 3, 3)),
+    ("mlp", {"hidden": [8], "image_size": 3}, (1, 3, 3)),
+    ("resnet_cifar", {"depth": 8, "width": 2}, (3, 8, 8)),  # no features_stacked: vmap
+])
+def test_group_features_are_each_models_features(name, kw, shape):
+    from memrepro.stacked import Single, Stacked
+
+    models = _three(name, num_classes=3, **kw)
+    for m in models:
+        m.eval()
+    x = torch.randn(3, 4, *shape)
+    want = torch.stack([m.features(x[i]) for i, m in enumerate(models)])
+    group = Stacked(models)
+    group.train(False)
+    with torch.no_grad():
+        torch.testing.assert_close(group.features(x, True), want)
+        shared = torch.stack([m.features(x[0]) for m in models])
+        torch.testing.assert_close(group.features(x[0], False), shared)
+        torch.testing.assert_close(Single(models[1]).features(x[1:2], True), want[1:2])
+        torch.testing.assert_close(Single(models[1]).features(x[1], False), want[1:2])

@@ -7,6 +7,10 @@ from a generator seeded from (seed, epoch), so a cell's history does not depend 
 (equal to float tolerance when stacked, bitwise when sequential). With checkpoints holding
 model and optimizer state per cell, a resumed run repeats an uninterrupted one exactly
 (bitwise on CPU).
+
+Minibatches: consecutive slices of each epoch's order, except that a model with batch norm never
+gets a batch of one (``epoch_plan.batch_bounds``). ``train.eval_every: k`` evaluates only at
+epoch 0, every k-th, the final epoch and where a probe is due (``epoch_plan.evaluation_due``).
 """
 
 from __future__ import annotations
@@ -23,22 +27,21 @@ from typing import Any
 
 import torch
 
-from memrepro import resume, watchdog
+from memrepro import group_checkpoints, resume, watchdog
 from memrepro.device_data import GroupData, TrainData
+from memrepro.epoch_plan import batch_bounds, eval_every, evaluation_due, has_batchnorm
 from memrepro.fit import FIT_TOL
 from memrepro.losses import get_loss
 from memrepro.models import MODELS, get_model
 from memrepro.optim import lr_at, make_optimizer
 from memrepro.probes import CORE_PROBES, Probe, Probes, label_metrics, mean_of
-from memrepro.progress import EpochProgress, cells_label, log
-from memrepro.run_files import fingerprint, save_torch, write_run_files
+from memrepro.progress import EpochProgress
+from memrepro.run_files import fingerprint, write_run_files
 from memrepro.stacked import (
     Single,
     Stacked,
     choose_mode,
     has_conv,
-    merge_optimizer_states,
-    split_optimizer_state,
 )
 
 # history.csv: these columns, then one per history-writing probe the trainer knows
@@ -47,7 +50,7 @@ CORE_HISTORY_COLUMNS = ["epoch", "lr", "loss", "j1", "j2", "corrupted_fit", "cor
 
 # train settings the engine itself reads; any other train key names an objective
 CORE_TRAIN_KEYS = frozenset({"epochs", "batch_size", "optimizer", "schedule",
-                             "checkpoint_every", "stop_when_fit"})
+                             "checkpoint_every", "stop_when_fit", "eval_every"})
 
 # streams of seed_for: what each seeded generator is for (values fixed: changing one changes
 # every result that depends on it)
@@ -120,7 +123,9 @@ class GroupTrainer:
         if self.cuda:
             torch.backends.cuda.matmul.allow_tf32 = True
             torch.backends.cudnn.allow_tf32 = True
+        self.eval_every = eval_every(self.tr)
         models = [build_model(s, self.data.x, self.data.num_classes) for s in specs]
+        self.batchnorm = has_batchnorm(models[0])
         self.mode = choose_mode(mode, models[0], len(specs), self.dev)
         if self.mode == "sequential":
             raise ValueError("GroupTrainer: this group runs sequentially; use train_group")
@@ -141,6 +146,7 @@ class GroupTrainer:
         self.size = len(specs)
         self.probes = Probes(specs, CORE_PROBES if probes is None else probes)
         self.columns = CORE_HISTORY_COLUMNS + self.probes.columns
+        self.measured = [c for c in self.columns if c not in ("epoch", "lr", "loss")]
         self.objective = self._objective(objectives or {})
 
     def _objective(self, objectives: dict[str, Objective]):
@@ -190,8 +196,8 @@ class GroupTrainer:
         if self.objective is not None:
             _, obj, opts = self.objective
             objective = obj.make(self, epoch, opts)
-        for i in range(0, n, bs):
-            idx = perms[:, i:i + bs]
+        for lo, hi in batch_bounds(n, bs, self.batchnorm):
+            idx = perms[:, lo:hi]
             xb, per_model = self.data.train_batch(idx)
             yb = self.data.y_noisy.gather(1, idx)
             if objective is not None:
@@ -235,6 +241,15 @@ class GroupTrainer:
         self.probes.measure_history(self, epoch, train, rows)
         return rows, train
 
+    def rows_at(self, epoch: int, out_dirs: list[Path]) -> list[dict[str, float]]:
+        """Each cell's measured history columns after ``epoch`` epochs, with the due file
+        probes written: the full evaluation where it is due (train.eval_every), else NaN."""
+        if not evaluation_due(epoch, int(self.tr["epochs"]), self.eval_every, self.probes.wanted):
+            return [dict.fromkeys(self.measured, float("nan")) for _ in range(self.size)]
+        rows, train_logits = self.evaluate_at(epoch)
+        self.probes.record_files(self, epoch, train_logits, out_dirs)
+        return rows
+
     def fitted(self, histories: list[list[dict]]) -> bool:
         """Whether training may end now: stop_when_fit and every cell fits its labels."""
         return bool(self.tr.get("stop_when_fit")) and bool(histories) and all(
@@ -254,13 +269,11 @@ class GroupTrainer:
         ckpts = [o / "checkpoint.pt" for o in out_dirs]
         if (kept := resume.finished(out_dirs, fps)) is not None:
             return kept  # finished before an interruption: files restored, nothing trained
-        histories, start = self._resume(ckpts, fps)
+        histories, start = group_checkpoints.load(self, ckpts, fps)
         resume.begin(out_dirs, fps, resumed=start > 0)
         if start == 0:
-            rows, train_logits = self.evaluate_at(0)
             histories = [[{"epoch": 0, "lr": self.lr(0), "loss": float("nan"), **r}]
-                         for r in rows]
-            self.probes.record_files(self, 0, train_logits, out_dirs)
+                         for r in self.rows_at(0, out_dirs)]
         epochs, every = int(self.tr["epochs"]), int(self.tr.get("checkpoint_every", 10))
         t0, seen = time.perf_counter(), 0
         todo = range(start, start if self.fitted(histories) else epochs)
@@ -270,8 +283,7 @@ class GroupTrainer:
         for done, epoch in enumerate(prog.bar(todo), 1):
             loss = self.train_epoch(epoch).tolist()
             seen += self.data.n * self.size
-            rows, train_logits = self.evaluate_at(epoch + 1)
-            self.probes.record_files(self, epoch + 1, train_logits, out_dirs)
+            rows = self.rows_at(epoch + 1, out_dirs)
             for i, (h, row) in enumerate(zip(histories, rows, strict=True)):
                 if not math.isfinite(loss[i]):
                     raise FloatingPointError(
@@ -282,7 +294,7 @@ class GroupTrainer:
             last = epoch + 1 == epochs or self.fitted(histories)
             stop = (stop_after is not None and done >= stop_after) or watchdog.stop_requested()
             if (epoch + 1) % every == 0 or last or stop:
-                self._save(ckpts, fps, histories, epoch + 1)
+                group_checkpoints.save(self, ckpts, fps, histories, epoch + 1)
             if stop and not last:
                 watchdog.exit_if_requested(epoch + 1)  # its Snakemake is gone: Stopped
                 return histories
@@ -297,31 +309,6 @@ class GroupTrainer:
                 "cells": [s.get("slug") for s in self.specs], **(job or {})})
             resume.finish(o, fps[i], None if keep_checkpoints else ckpts[i])  # kept till recorded
         return histories
-
-    def _save(self, ckpts: list[Path], fps: list[str], histories, epoch: int) -> None:
-        opt, stacked = self.opt.state_dict(), self.mode == "stacked"
-        for i, path in enumerate(ckpts):
-            save_torch(path, {"model": self.group.state_dict(i), "history": histories[i],
-                              "optimizer": split_optimizer_state(opt, i, stacked),
-                              "epoch": epoch, "fingerprint": fps[i]})  # deterministic bytes
-            resume.keep(path.parent, "probes")  # its probe files so far, for a resumed rerun
-
-    def _resume(self, ckpts: list[Path], fps: list[str]) -> tuple[list[list[dict]], int]:
-        """Load the cells' checkpoints if every one exists, matches its cell and all stopped
-        at the same epoch; otherwise start from scratch (stale or partial state is ignored)."""
-        if not all(p.exists() for p in ckpts):
-            return [], 0
-        cks = [torch.load(p, map_location=self.dev, weights_only=True) for p in ckpts]
-        if any(c.get("fingerprint") != fp for c, fp in zip(cks, fps, strict=True)) or \
-                len({int(c["epoch"]) for c in cks}) != 1:
-            log.info("not resuming %s: its checkpoints are from other settings or epochs; "
-                     "starting from epoch 0", cells_label([s.get("slug") for s in self.specs]))
-            return [], 0
-        for i, c in enumerate(cks):
-            self.group.load_state_dict(i, c["model"])
-        self.opt.load_state_dict(merge_optimizer_states([c["optimizer"] for c in cks],
-                                                        self.mode == "stacked"))
-        return [list(c["history"]) for c in cks], int(cks[0]["epoch"])
 
 
 def group_mode(specs: list[dict], data: TrainData, mode: str = "auto") -> str:

@@ -87,3 +87,65 @@ def rll(alpha: float = 0.1) -> LossFn:
         return const - own + others
 
     return loss
+
+
+# --- Losses of Memorization-Dilation (Nguyen et al., ICLR 2023, Sec. 4.1) -------------------
+
+
+def _check_alpha(alpha: float, name: str) -> float:
+    if isinstance(alpha, bool) or not isinstance(alpha, int | float) or not 0 < alpha < 1:
+        raise ValueError(f"loss.alpha: {alpha!r} is not allowed for {name}; allowed: a number "
+                         "in (0, 1)")
+    return float(alpha)
+
+
+@register_loss
+def ls(alpha: float = 0.1) -> LossFn:
+    """Label smoothing (Szegedy et al. 2016; MD Sec. 4.1 with alpha 0.1): cross-entropy
+    against the target (1 - alpha) e_y + alpha / K, i.e. -sum_j t_j log softmax(z)_j."""
+    alpha = _check_alpha(alpha, "ls")
+
+    def loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        logp = torch.log_softmax(_f(logits), 1)
+        own = logp.gather(1, y[:, None]).squeeze(1)
+        return -(1 - alpha) * own - alpha * logp.mean(1)
+
+    return loss
+
+
+@register_loss
+def label_relaxation(alpha: float = 0.1) -> LossFn:
+    """Label relaxation (Lienen & Hüllermeier, AAAI 2021; MD Sec. 4.1 with alpha 0.1).
+
+    The target is the credal set {p : p_y >= 1 - alpha}. Inside it the loss is 0; outside,
+    it is KL(p^r || p) to the projection p^r of p onto the set: p^r_y = 1 - alpha and
+    p^r_k = alpha p_k / (1 - p_y) for k != y, p^r held constant (no gradient through it). The
+    KL then reduces to (1 - alpha) log((1 - alpha) / p_y) + alpha log(alpha / (1 - p_y)),
+    evaluated from log-softmax, with log(1 - p_y) as a logsumexp over the other classes so
+    that it stays finite when p_y is close to 1."""
+    alpha = _check_alpha(alpha, "label_relaxation")
+    log_keep, log_alpha = math.log(1 - alpha), math.log(alpha)
+
+    def loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        logp = torch.log_softmax(_f(logits), 1)
+        own = logp.gather(1, y[:, None]).squeeze(1)
+        is_own = torch.zeros_like(logp, dtype=torch.bool).scatter_(1, y[:, None], True)
+        log_rest = torch.logsumexp(logp.masked_fill(is_own, -math.inf), 1)  # log(1 - p_y)
+        kl = (1 - alpha) * (log_keep - own) + alpha * (log_alpha - log_rest)
+        inside = own >= log_keep  # p_y >= 1 - alpha: in the credal set
+        return torch.where(inside, torch.zeros_like(kl), kl)
+
+    return loss
+
+
+@register_loss
+def mse_logits() -> LossFn:
+    """MD's mean squared error on raw logits (no softmax): (1/K) sum_j (z_j - e_{y,j})^2,
+    i.e. ``nn.MSELoss`` against one-hot targets, per example. Not ``mse`` (on softmax
+    probabilities, Patel & Sastry)."""
+
+    def loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        z = _f(logits)
+        return (z - F.one_hot(y, z.shape[1]).to(z.dtype)).pow(2).mean(1)
+
+    return loss

@@ -3,19 +3,23 @@
 ``MODELS[name](in_channels=..., num_classes=..., **kwargs)`` builds a fresh network;
 every constructor takes a width knob so smoke runs keep the architecture's shape at
 a fraction of its cost. Parameter counts at full width are checked in the tests.
+The MLP lives in ``memrepro.mlp``, VGG-11 and the CCT in ``memrepro.vision_models``; they are
+registered (and importable) here.
 """
 
 from __future__ import annotations
 
-import math
-import numbers
 from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from memrepro.vision_models import cct, check_masks, unit_mask, vgg11
+from memrepro.mlp import MLP, NO_REG, check_regularizers, drop_noise, mlp
+from memrepro.vision_models import cct, vgg11
+
+__all__ = ["MLP", "MODELS", "ar_cnn", "cct", "count_parameters", "get_model", "inception_lite",
+           "mlp", "register_model", "resnet18", "resnet32", "resnet_cifar", "vgg11"]
 
 MODELS: dict[str, Callable[..., nn.Module]] = {}
 
@@ -203,41 +207,8 @@ def inception_lite(width: float = 1.0, in_channels: int = 3, num_classes: int = 
     return InceptionLite(in_channels, num_classes, width)
 
 
-# --- Regularizers of Arpit et al. 2017, Sec. 5 (ar_cnn and mlp) ---------------------------
-# Where they act is our choice (the paper is silent): input dropout and input Gaussian noise on
-# the normalised input (so an input-noise std is in units of the data's per-channel std);
-# dropout and hidden Gaussian noise on the output of every hidden ReLU layer. Inverted dropout,
-# additive N(0, std^2) noise from torch's global RNG, dropout first; training mode only.
-
-
-def _check_regularizers(**kw: float) -> dict[str, float]:
-    """Rates (``*dropout``) must lie in [0, 1), stds (``*noise``) must be finite and >= 0."""
-    for key, v in kw.items():
-        rate = key.endswith("dropout")
-        ok = isinstance(v, numbers.Real) and not isinstance(v, bool) and (
-            0.0 <= v < 1.0 if rate else 0.0 <= v < math.inf)  # comparisons also reject NaN
-        if not ok:
-            allowed = "a rate in [0, 1)" if rate else "a finite std >= 0"
-            raise ValueError(f"model.{key}: {v!r} is not allowed; allowed: {allowed}")
-    return {k: float(v) for k, v in kw.items()}
-
-
-_NO_REG = _check_regularizers(dropout=0, input_dropout=0, input_noise=0, hidden_noise=0)
-
-
-def _drop_noise(x: torch.Tensor, p: float, std: float, training: bool) -> torch.Tensor:
-    """Inverted dropout with rate ``p``, then additive Gaussian noise of std ``std``; only in
-    training and only when > 0, so nothing is drawn otherwise (seeded runs without
-    regularizers keep their random stream). Each element gets its own draw, so a stacked
-    (M, B, ...) tensor gets independent masks and noise per model."""
-    if training and p > 0:
-        x = F.dropout(x, p, training=True)
-    if training and std > 0:
-        x = x + std * torch.randn_like(x)
-    return x
-
-
 # --- Arpit et al. 2017's small AlexNet-style CNN (their footnote 2) -------------------------
+# Its Sec. 5 regularizers (where they act, how they draw): memrepro.mlp, shared with the MLP.
 
 
 class ArpitCNN(nn.Module):
@@ -256,7 +227,7 @@ class ArpitCNN(nn.Module):
     def __init__(self, in_channels: int, num_classes: int, image_size: int, width: int,
                  dense: tuple[int, int], padding: str, reg: dict[str, float] | None = None):
         super().__init__()
-        self.reg = dict(reg or _NO_REG)  # plain floats: no parameters, buffers or state_dict keys
+        self.reg = dict(reg or NO_REG)  # plain floats: no parameters, buffers or state_dict keys
         if padding not in ("valid", "same"):
             raise ValueError(f"model.padding: {padding!r} is not allowed; allowed: valid, same")
         pad = 2 if padding == "same" else 0
@@ -280,9 +251,9 @@ class ArpitCNN(nn.Module):
         r, t = self.reg, self.training
 
         def hid(h: torch.Tensor) -> torch.Tensor:  # Sec. 5: dropout / noise on hidden units
-            return _drop_noise(h, r["dropout"], r["hidden_noise"], t)
+            return drop_noise(h, r["dropout"], r["hidden_noise"], t)
 
-        x = _drop_noise(x[..., 2:-2, 2:-2], r["input_dropout"], r["input_noise"], t)
+        x = drop_noise(x[..., 2:-2, 2:-2], r["input_dropout"], r["input_noise"], t)
         x = hid(F.max_pool2d(F.relu(self.bn1(self.conv1(x))), 3))
         x = hid(F.max_pool2d(F.relu(self.bn2(self.conv2(x))), 3))
         x = hid(F.relu(self.bn3(self.fc1(torch.flatten(x, 1)))))
@@ -305,86 +276,14 @@ def ar_cnn(width: int = 200, dense: list[int] | None = None, padding: str = "val
     ``hidden_noise`` (std) act after both conv blocks' max-pools and both dense hidden ReLUs.
     Inverted dropout, then additive noise from torch's global RNG, in training mode only.
     Rates must lie in [0, 1), stds must be finite and >= 0."""
-    reg = _check_regularizers(dropout=dropout, input_dropout=input_dropout,
+    reg = check_regularizers(dropout=dropout, input_dropout=input_dropout,
                               input_noise=input_noise, hidden_noise=hidden_noise)
     d = tuple(dense or (384, 192))
     return ArpitCNN(in_channels, num_classes, image_size, width, (d[0], d[1]), padding, reg)
 
 
-# --- Multi-layer perceptrons ------------------------------------------------------------
+# --- The MLP (memrepro.mlp), VGG-11 and the compact transformer (memrepro.vision_models) ------
 
-
-class MLP(nn.Module):
-    """With ``tod`` (LLJ Sec. 2.2): a turn-over dropout mask after every hidden ReLU (the input
-    is not masked), ``tod_widths`` = the hidden widths, and a classifier without bias."""
-
-    def __init__(self, in_features: int, hidden: list[int], num_classes: int,
-                 reg: dict[str, float] | None = None, tod: bool = False):
-        super().__init__()
-        self.reg = dict(reg or _NO_REG)  # plain floats: no parameters, buffers or state_dict keys
-        dims = [in_features, *hidden]
-        self.hidden = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims, dims[1:], strict=False))
-        self.fc = nn.Linear(dims[-1], num_classes, bias=not tod)
-        if tod:
-            self.tod_widths = list(hidden)
-
-    def features(self, x: torch.Tensor, masks: list[torch.Tensor] | None = None) -> torch.Tensor:
-        check_masks(self, masks)
-        r, t = self.reg, self.training
-        x = _drop_noise(torch.flatten(x, 1), r["input_dropout"], r["input_noise"], t)
-        for i, layer in enumerate(self.hidden):
-            x = unit_mask(F.relu(layer(x)), masks, i)
-            x = _drop_noise(x, r["dropout"], r["hidden_noise"], t)
-        return x
-
-    def forward(self, x: torch.Tensor, masks: list[torch.Tensor] | None = None) -> torch.Tensor:
-        return self.fc(self.features(x, masks))
-
-    def forward_stacked(self, p: dict[str, torch.Tensor], x: torch.Tensor, per_model: bool,
-                        masks: list[torch.Tensor] | None = None) -> torch.Tensor:
-        """M stacked MLPs at once (the engine's ``Stacked`` group): ``p`` holds this module's
-        parameters with a leading model axis; x is (M, B, ...) or, shared, (B, ...); masks,
-        if any, (M, B, d) per hidden layer. Batched matmuls instead of vmap: 1.6x faster for
-        tiny MLPs on a CPU. Regularizers draw per element of (M, B, ...), so each model gets
-        its own masks and noise; a shared input is expanded to (M, B, ...) first when an input
-        regularizer is active."""
-        check_masks(self, masks)
-        r, t = self.reg, self.training
-        h = torch.flatten(x, 2 if per_model else 1)
-        if t and not per_model and (r["input_dropout"] > 0 or r["input_noise"] > 0):
-            h = h.expand(p["fc.weight"].shape[0], *h.shape)
-        h = _drop_noise(h, r["input_dropout"], r["input_noise"], t)
-        for i in range(len(self.hidden)):
-            h = F.relu(_stacked_linear(h, p[f"hidden.{i}.weight"], p[f"hidden.{i}.bias"]))
-            h = _drop_noise(unit_mask(h, masks, i), r["dropout"], r["hidden_noise"], t)
-        return _stacked_linear(h, p["fc.weight"], p.get("fc.bias"))
-
-
-def _stacked_linear(h: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
-    """h (M,B,in) or shared (B,in); w (M,out,in); b (M,out) or None -> (M,B,out)."""
-    if b is None:
-        return torch.matmul(h, w.transpose(1, 2))
-    if h.dim() == 2:
-        return torch.matmul(h, w.transpose(1, 2)) + b[:, None, :]
-    return torch.baddbmm(b[:, None, :], h, w.transpose(1, 2))
-
-
-@register_model
-def mlp(hidden: list[int] | int = 512, depth: int = 1, in_channels: int = 1, image_size: int = 28,
-        num_classes: int = 10, dropout: float = 0.0, input_dropout: float = 0.0,
-        input_noise: float = 0.0, hidden_noise: float = 0.0, tod: bool = False) -> nn.Module:
-    """ReLU MLP on flattened images; ``hidden`` is a list of widths or one width repeated
-    ``depth`` times. Regularizers as for ``ar_cnn`` (Arpit et al. 2017, Sec. 5): the input
-    ones on the normalised input, ``dropout``/``hidden_noise`` after every hidden ReLU; in
-    ``forward_stacked`` each of the M models draws its own masks and noise. ``tod``: turn-over
-    dropout after every hidden ReLU, bias-free classifier (LLJ; see ``MLP``)."""
-    reg = _check_regularizers(dropout=dropout, input_dropout=input_dropout,
-                              input_noise=input_noise, hidden_noise=hidden_noise)
-    widths = list(hidden) if isinstance(hidden, list) else [int(hidden)] * depth
-    return MLP(in_channels * image_size * image_size, widths, num_classes, reg, bool(tod))
-
-
-# --- VGG-11 and the compact transformer (memrepro.vision_models) ------------------------------
-
+register_model(mlp)
 register_model(vgg11)
 register_model(cct)

@@ -13,8 +13,10 @@ Cells that differ only by seed (or noise rate, or loss) train in one process. Tw
 Both accept turn-over dropout masks (LLJ; ``masks``: one (M, B, d) tensor per TOD layer) and
 pass each model its own (B, d) slices; without masks everything is the plain forward.
 
-Both return logits of shape (M, B, K). Per-model state dicts and optimizer states come out
-in exactly the single-model format, so a cell's checkpoint resumes in either mode.
+Both return logits of shape (M, B, K), and ``features(x, per_model)`` the classifier's inputs
+(M, B, d) (the model's ``features``; the caller sets eval mode). Per-model state dicts and
+optimizer states come out in exactly the single-model format, so a cell's checkpoint resumes
+in either mode.
 """
 
 from __future__ import annotations
@@ -85,6 +87,10 @@ class Single:
             return self._fn(x).unsqueeze(0)
         return self._fn(x, masks=[m[0] for m in masks]).unsqueeze(0)
 
+    def features(self, x: torch.Tensor, per_model: bool) -> torch.Tensor:
+        """The model's ``features`` (the classifier's input), (1, B, d)."""
+        return self.model.features(x[0] if per_model else x).unsqueeze(0)
+
     def state_dict(self, i: int) -> dict[str, torch.Tensor]:
         return self.model.state_dict()
 
@@ -121,10 +127,11 @@ class Stacked:
 
     def _forward(self, x: torch.Tensor, per_model: bool,
                  masks: list[torch.Tensor] | None = None) -> torch.Tensor:
-        if self.own_forward:
+        if self.own_forward:  # buffers too: batch norm updates its stacked running statistics
+            tensors = {**self.params, **self.buffers}
             if masks is None:
-                return self.base.forward_stacked(self.params, x, per_model)
-            return self.base.forward_stacked(self.params, x, per_model, masks=masks)
+                return self.base.forward_stacked(tensors, x, per_model)
+            return self.base.forward_stacked(tensors, x, per_model, masks=masks)
         from torch.func import functional_call, vmap
 
         x_dim = 0 if per_model else None
@@ -149,6 +156,22 @@ class Stacked:
             return self._fn(x, per_model)
         return self._fn(x, per_model, masks)
 
+    def features(self, x: torch.Tensor, per_model: bool) -> torch.Tensor:
+        """Every model's ``features`` (the classifier's input), (M, B, d): the model's own
+        ``features_stacked`` when it has one, else vmap over its ``features``."""
+        if hasattr(self.base, "features_stacked"):
+            return self.base.features_stacked({**self.params, **self.buffers}, x, per_model)
+        from torch.func import functional_call, vmap
+
+        wrapper = _Features(self.base)
+
+        def one(p, b, xi):
+            return functional_call(wrapper, ({f"base.{k}": v for k, v in p.items()},
+                                             {f"base.{k}": v for k, v in b.items()}), (xi,))
+
+        return vmap(one, in_dims=(0, 0, 0 if per_model else None), randomness="different")(
+            self.params, self.buffers, x)
+
     def state_dict(self, i: int) -> dict[str, torch.Tensor]:
         return {k: v[i].detach().clone() for k, v in {**self.params, **self.buffers}.items()}
 
@@ -168,6 +191,17 @@ class Stacked:
         """Model i as a plain module that reads the stacked tensors (no copy): for probes
         that need one model's forward, such as LASS for the critical sample ratio."""
         return _OneOfStack(self, i)
+
+
+class _Features(nn.Module):
+    """A module whose forward is ``base.features`` (functional_call calls forward)."""
+
+    def __init__(self, base: nn.Module):
+        super().__init__()
+        self.base = base
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.base.features(x)
 
 
 class _OneOfStack(nn.Module):
