@@ -28,9 +28,10 @@ def test_default_plan_has_the_ps_grid():
         # AR Fig. 1: real, randX, randY x 100 initialisations on one noise draw each
         ar = [c for c in plan.cells.values() if c["experiment"].startswith("ar_fig1")]
         assert len(ar) == 300 and {c["noise"]["seed"] for c in ar} == {0}
-    # LLJ's test-set scores train on train + test: derived from the stand-ins at smoke
-    assert set(resolve(load_params()).datasets) == {"digits", "digits16", "digits_union",
-                                                    "digits16_union"}
+    # LLJ's test-set scores train on train + test, MD on binary digit pairs: derived datasets
+    assert set(resolve(load_params()).datasets) == {
+        "digits", "digits16", "digits_union", "digits16_union", "digits_01", "digits_23",
+        "digits16_45", "digits16_67"}
     paper = resolve({**load_params(), "scale": "paper"})
     # AR Figs. 5-11 at paper scale: 9 widths x 5 rates x (randX, randY) for Fig. 5; 9 widths
     # and 6 sizes x 5 randX rates for Fig. 6; 4 + 4 MNIST and 5 + 6 CIFAR-10 runs for Figs.
@@ -43,8 +44,9 @@ def test_default_plan_has_the_ps_grid():
     assert sum(v for e, v in counts.items() if e.startswith("ar_reg_")) == 66
     assert {c["subset"] for c in paper.cells_of("ar_fit_size")} == {
         5000, 10000, 20000, 30000, 40000, 50000}
-    assert set(paper.datasets) == {"mnist", "cifar10", "fashionmnist", "mnist_union",
-                                   "cifar10_union"}
+    assert set(paper.datasets) == {"mnist", "cifar10", "fashionmnist", "svhn", "mnist_union",
+                                   "cifar10_union", "mnist_01", "fashionmnist_01",
+                                   "cifar10_01", "svhn_01"}
     cell = paper.cells[("ps_resnet32_cifar10", cell_slug("rll", 0.4, 0))]
     assert cell["train"]["epochs"] == 200 and cell["loss"]["params"] == {"alpha": 0.1}
     assert cell["train"]["schedule"]["milestones"] == [100, 150]
@@ -142,12 +144,13 @@ def test_dry_run_plans_paper_grid_without_network(workdir):
     assert res.returncode == 0, res.stderr
     out = res.stdout + res.stderr
     # PS: 44 cells, one job each; AR Fig. 1: 3 groups of 100 networks; AR Figs. 5-11: 250
-    # cells with one seed, one job each; LLJ: 17 cells with one seed, one job each
-    assert "611 training cells planned in 314 training job(s)" in out
+    # cells with one seed, one job each; LLJ: 17 cells with one seed, one job each; MD: 1,280
+    # (Fig. 1) + 300 (Fig. 2) cells in groups of at most 40
+    assert "2191 training cells planned in 358 training job(s)" in out
     table = out[out.index("Job stats"):out.index("total")]
     train_jobs = [int(line.split()[1]) for line in table.splitlines()
                   if line.startswith("train_")]  # one rule per group, one job each
-    assert len(train_jobs) == 314 and sum(train_jobs) == 314
+    assert len(train_jobs) == 358 and sum(train_jobs) == 358
     assert not (workdir / "results").exists() and not (workdir / "resources").exists()
 
 

@@ -200,7 +200,8 @@ def test_push_clone_pull_then_snakemake_plans_nothing(tmp_path):
     built_s = time.time() - t0
     # the stages take their cores from MEMREPRO_CORES, which is not part of what DVC records
     assert "Provided cores: 1 " in built.stdout + built.stderr, built.stderr[-2000:]
-    assert "--cores ${MEMREPRO_CORES:-all} runs" in (build / "dvc.lock").read_text()
+    lock = yaml.safe_load((build / "dvc.lock").read_text())
+    assert "--cores ${MEMREPRO_CORES:-all} runs" in lock["stages"]["runs"]["cmd"]
     # a second repro runs nothing: dvc.yaml's code deps are whole folders, and the bytecode
     # Python leaves in them (the jobs import memrepro from build/src) is in .dvcignore
     for folder in ("src/memrepro", "workflow/scripts"):

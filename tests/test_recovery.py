@@ -44,7 +44,7 @@ def small_workflow(dest: Path, epochs: int = EPOCHS) -> Path:
     exp = params["experiments"][EXP]
     exp["noise"]["rates"] = [0.4]
     exp["probes"]["per_example"] = {"epochs": [0, 1, 350]}
-    params["experiments"], params["figures"] = {EXP: exp}, {}
+    params["experiments"], params["figures"], params["partitions"] = {EXP: exp}, {}, {}
     for overlay in params["scales"].values():
         if "experiments" in overlay:
             overlay["experiments"] = {k: v for k, v in overlay["experiments"].items() if k == EXP}

@@ -29,7 +29,7 @@ def _with_experiment(**exp):
             "losses": ["cce"], "noise": {"name": "random_inputs", "rates": [0.0, 0.5]},
             "seeds": 2, "train": {"epochs": 2, "batch_size": 8,
                                   "optimizer": {"name": "sgd", "lr": 0.1}}}
-    cfg["experiments"] = {"x": {**base, **exp}}
+    cfg["experiments"], cfg["partitions"] = {"x": {**base, **exp}}, {}
     cfg["figures"] = {}
     cfg["scales"] = {"smoke": {"substitute": {"mnist": "digits"}}}
     return cfg

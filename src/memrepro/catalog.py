@@ -24,6 +24,7 @@ from memrepro.paper import Paper
 TRAINING = {
     "ar": "memrepro.papers.ar.training",
     "llj": "memrepro.papers.llj.training",
+    "md": "memrepro.papers.md.training",
 }
 CORE_PROBE_NAMES = ("per_example",)  # memrepro.probes.CORE_PROBES (torch), named here
 
@@ -33,9 +34,10 @@ def papers() -> dict[str, Paper]:
     """Every paper's index, by its id (the ``<paper>`` of figure ids ``<paper>/<name>``)."""
     from memrepro.papers.ar import index as ar
     from memrepro.papers.llj import index as llj
+    from memrepro.papers.md import index as md
     from memrepro.papers.ps import index as ps
 
-    return {"ps": ps.PAPER, "ar": ar.PAPER, "llj": llj.PAPER}
+    return {"ps": ps.PAPER, "ar": ar.PAPER, "llj": llj.PAPER, "md": md.PAPER}
 
 
 def merged(what: str, *sources: dict) -> dict:
