@@ -21,6 +21,9 @@ and with a known peak (CUDA or ``--peak-tflops``) MFU = training FLOPs/sample x 
 peak bf16 dense FLOP/s, FLOPs from ``FlopCounterMode`` (matmuls, convolutions) over one
 forward+backward at batch 128. Building models, trainers and loaders is not timed; both
 sides warm up first. Other processes' CPU use during the run is measured and printed.
+
+``--md`` runs the MD workload instead (batch-16 BN MLP, memory-bandwidth bound; group sizes,
+bandwidth and GPU-hours for the paper's grid): see ``benchmarks/md_step.py``.
 """
 
 from __future__ import annotations
@@ -247,6 +250,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=torch.get_num_threads())
     p.add_argument("--peak-tflops", type=float, help="peak for MFU (default: from the GPU name)")
     p.add_argument("--compile", action="store_true", help="torch.compile in the engine (A)")
+    md = p.add_argument_group("MD workload (benchmarks/md_step.py): batch-16 BN MLP, "
+                              "memory-bandwidth bound")
+    md.add_argument("--md", action="store_true", help="run the MD workload instead of 1-3")
+    md.add_argument("--md-groups", default="1,4,16,40", help="comma list of group sizes G (each "
+                    "2048-wide model holds ~0.45 GB of weights, gradients and momentum)")
+    md.add_argument("--md-steps", type=int, default=100, help="steps of 16 per epoch")
+    md.add_argument("--md-width", type=int, default=2048, help="hidden width (paper: 2048)")
+    md.add_argument("--peak-gbs", type=float,
+                    help="peak memory bandwidth, GB/s (default: from the GPU name)")
     args = p.parse_args(argv)
 
     dev = torch.device(args.device)
@@ -254,6 +266,12 @@ def main(argv: list[str] | None = None) -> int:
     if cuda and not torch.cuda.is_available():
         p.error("--device cuda: torch sees no CUDA device")
     torch.set_num_threads(args.threads)
+    if args.md:
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # benchmarks: no package
+        import md_step
+
+        name = torch.cuda.get_device_name(dev) if cuda else "cpu"
+        return md_step.main(args, dev, name, cpu_seconds)
     peak = peak_tflops(dev, args.peak_tflops)
     name = torch.cuda.get_device_name(dev) if cuda else "cpu"
     table = workloads(cuda)
