@@ -222,6 +222,19 @@ def test_a_yaml_syntax_error_names_file_line_and_column(tmp_path):
         read_yaml(tmp_path / "list.yaml")
 
 
+def test_a_key_written_twice_is_refused_with_both_lines(tmp_path):
+    # YAML keeps the last of two equal keys: a second `figures:` would silently drop every
+    # figure above it. A key overriding one merged in with `<<` is not a duplicate.
+    twice = tmp_path / "twice.yaml"
+    twice.write_text("t: &base {epochs: 1}\nexperiments:\n  a: {<<: *base, epochs: 2}\n"
+                     "figures:\n  x: 1\nfigures:\n  y: 2\n")
+    with pytest.raises(ConfigError) as err:
+        read_yaml(twice)
+    assert str(err.value) == (f"{twice} is invalid:\n  line 6: key 'figures' is written twice "
+                              "in one mapping (first at line 4); allowed: each key once")
+    assert read_yaml(ROOT / "params.yaml")["figures"]  # the project's own file passes
+
+
 # --- what a scale's overlay changed ------------------------------------------------------------
 def _with_mine(epochs=3):
     cfg = load_params()

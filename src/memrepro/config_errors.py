@@ -204,7 +204,8 @@ def read_yaml(path: str | Path, label: str | None = None) -> Any:
     """A YAML file's content; its syntax errors as a ConfigError naming line and column."""
     label = label or str(path)
     try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        text = Path(path).read_text(encoding="utf-8")
+        data = yaml.safe_load(text)
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "YAML"
@@ -216,7 +217,35 @@ def read_yaml(path: str | Path, label: str | None = None) -> Any:
     if not isinstance(data, dict):
         raise ConfigError([f"  <top level>: {_short(data)} is not allowed; allowed: a mapping "
                            "of keys (scale, datasets, experiments, ...)"], source=label)
+    twice = duplicate_keys(text)
+    if twice:
+        raise ConfigError(twice, source=label)
     return data
+
+
+def duplicate_keys(text: str) -> list[str]:
+    """A key written twice in one mapping: YAML keeps the last silently (a second `figures:`
+    would drop every figure before it). Read from the composed node graph, before `<<` merges,
+    so a key that overrides a merged one is fine."""
+    out, seen, todo = [], set(), [yaml.compose(text, Loader=yaml.SafeLoader)]
+    while todo:
+        node = todo.pop()
+        if node is None or id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            first: dict = {}
+            for key, value in node.value:
+                name = key.value if isinstance(key, yaml.ScalarNode) else None
+                if name is not None and name != "<<" and name in first:
+                    out.append(f"  line {key.start_mark.line + 1}: key {name!r} is written twice "
+                               f"in one mapping (first at line {first[name]}); allowed: each "
+                               "key once")
+                first.setdefault(name, key.start_mark.line + 1)
+                todo.append(value)
+        elif isinstance(node, yaml.SequenceNode):
+            todo.extend(node.value)
+    return sorted(out, key=lambda line: int(line.split()[1].rstrip(":")))
 
 
 def _shown(path: str | Path) -> str:
