@@ -40,6 +40,12 @@ FROM ${BASE} AS python-system
 # hadolint ignore=DL3006
 FROM python-${PYTHON_SOURCE}
 
+# The base image reference, with its digest (the default pins one; a substituted base may not),
+# for the provenance record of every figure and run.json (memrepro.provenance): redeclared here,
+# as an ARG before the first FROM is not seen inside a stage.
+ARG BASE
+ENV MEMREPRO_IMAGE_BASE=${BASE}
+
 LABEL org.opencontainers.image.title="memrepro" \
       org.opencontainers.image.description="Every figure of four papers on memorizing noisy labels"
 

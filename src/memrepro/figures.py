@@ -26,6 +26,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from memrepro.io import atomic_path, write_text
+from memrepro.provenance import KEY as PROVENANCE_KEY
+from memrepro.provenance import canonical_json, caption_line
 
 PANEL_WIDTH_IN = 4.0
 PANEL_HEIGHT_IN = 3.2
@@ -197,15 +199,27 @@ def caption_path(out_png: str | os.PathLike) -> Path:
 
 
 def write_figure(fig: Figure, out_pdf: str | os.PathLike, out_png: str | os.PathLike,
-                 caption: str) -> None:
+                 caption: str, provenance: dict | None = None) -> None:
     """The one way a figure is saved: PDF and PNG atomically with fixed metadata
-    (byte-reproducible), then the caption beside the PNG."""
+    (byte-reproducible), then the caption beside the PNG. ``provenance``
+    (``memrepro.provenance.record``) goes into all three: the PDF Info ``Keywords``, the PNG
+    text chunk ``Provenance`` and the caption's last line."""
+    pdf_meta, png_meta = dict(PDF_METADATA), dict(PNG_METADATA)
+    if provenance is not None:
+        pdf_meta["Keywords"] = caption_line(provenance)
+        png_meta[PROVENANCE_KEY] = canonical_json(provenance)
     with matplotlib.rc_context(STYLE):
         with atomic_path(out_pdf, suffix=".pdf") as tmp:
-            fig.savefig(tmp, format="pdf", metadata=PDF_METADATA)
+            fig.savefig(tmp, format="pdf", metadata=pdf_meta)
         with atomic_path(out_png, suffix=".png") as tmp:
-            fig.savefig(tmp, format="png", dpi=DPI, metadata=PNG_METADATA)
-    write_text(caption_path(out_png), caption.rstrip("\n") + "\n")
+            fig.savefig(tmp, format="png", dpi=DPI, metadata=png_meta)
+    write_text(caption_path(out_png), with_provenance(caption, provenance))
+
+
+def with_provenance(caption: str, provenance: dict | None) -> str:
+    """The caption, ending in a "Provenance: {...}" line when there is a record."""
+    text = caption.rstrip("\n") + "\n"
+    return text + caption_line(provenance) + "\n" if provenance is not None else text
 
 
 def _md_cell(value) -> str:
@@ -226,7 +240,9 @@ def table_markdown(table: pd.DataFrame, caption: str) -> str:
 
 
 def write_table_figure(table: pd.DataFrame, out_csv: str | os.PathLike,
-                       out_md: str | os.PathLike, caption: str) -> None:
-    """A kind whose table is the figure: CSV and Markdown with its caption, atomically."""
+                       out_md: str | os.PathLike, caption: str,
+                       provenance: dict | None = None) -> None:
+    """A kind whose table is the figure: CSV and Markdown with its caption (and provenance
+    line), atomically."""
     write_text(out_csv, table.to_csv(index=False))
-    write_text(out_md, table_markdown(table, caption))
+    write_text(out_md, table_markdown(table, with_provenance(caption, provenance)))

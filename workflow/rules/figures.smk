@@ -8,6 +8,7 @@
 from memrepro import report as rep
 from memrepro.folded import fold
 from memrepro.paths import SUMMARY_CELLS, plot_path, summary_paths
+from memrepro.provenance import figure_params
 
 
 rule figure:
@@ -32,6 +33,12 @@ rule figure:
         spec=lambda wc: rep.job_spec(fid_of(wc), PLAN),
         caption=lambda wc: figure_caption(fid_of(wc), PLAN.figures[fid_of(wc)], PLAN),
         entries=lambda wc: rep.job_entries(figure_entries_of(wc)),
+        # the record's parts known when the DAG is built (memrepro.provenance.figure_params);
+        # the job adds the commit, the datasets' sha256, the lock's and the image's (no param:
+        # a new commit reruns nothing)
+        provenance=lambda wc: figure_params(
+            [e[3] for e in figure_entries_of(wc) or []], figure_inputs(wc)
+        ),
         gallery=lambda wc: rep.job_gallery(fid_of(wc), PLAN),
     script:
         "../scripts/figure.py"
@@ -57,6 +64,12 @@ rule table_figure:
         spec=lambda wc: rep.job_spec(fid_of(wc), PLAN, titled=False),
         caption=lambda wc: figure_caption(fid_of(wc), PLAN.figures[fid_of(wc)], PLAN),
         entries=lambda wc: rep.job_entries(figure_entries_of(wc)),
+        # the record's parts known when the DAG is built (memrepro.provenance.figure_params);
+        # the job adds the commit, the datasets' sha256, the lock's and the image's (no param:
+        # a new commit reruns nothing)
+        provenance=lambda wc: figure_params(
+            [e[3] for e in figure_entries_of(wc) or []], figure_inputs(wc)
+        ),
         gallery=lambda wc: rep.job_gallery(fid_of(wc), PLAN),
     script:
         "../scripts/figure.py"

@@ -1,12 +1,14 @@
 """Snakemake script: one figure. Its kind makes the tidy table from what it reads, then draws
 it (table -> results/metrics/, PDF + PNG + caption), or writes the table as the figure
-(CSV + Markdown)."""
+(CSV + Markdown). Each carries the provenance record (memrepro.provenance) built from the
+job's ``provenance`` param, the commit and the environment."""
 
 import pandas as pd
 
 from memrepro import catalog, io
 from memrepro.figures import write_figure, write_table_figure
 from memrepro.logs import to_log
+from memrepro.provenance import figure_record
 
 sm = snakemake  # noqa: F821 - injected by Snakemake
 log = to_log(sm.log)
@@ -21,11 +23,12 @@ if kind.reads == "dataset":
 else:
     inputs = sm.params.entries
 table = kind.table(inputs, spec)
+record = figure_record(sm.params.provenance)
 log.info("%s table: %d rows", spec["kind"], len(table))
 if kind.draw is None:
-    write_table_figure(table, sm.output.csv, sm.output.md, sm.params.caption)
+    write_table_figure(table, sm.output.csv, sm.output.md, sm.params.caption, record)
 else:
     io.write_text(sm.output.table, table.to_csv(index=False))
     # drawn from the table as written, so a figure redrawn from results/metrics/ is the same
     write_figure(kind.draw(pd.read_csv(sm.output.table), spec), sm.output.pdf, sm.output.png,
-                 sm.params.caption)
+                 sm.params.caption, record)

@@ -1,5 +1,5 @@
 """Snakemake script: train one group of cells; write each cell's history.csv, model.pt and
-run.json."""
+run.json (with its data, noise and provenance record: memrepro.provenance, no time in it)."""
 
 import json
 from pathlib import Path
@@ -19,6 +19,7 @@ from memrepro.data import load_prepared  # noqa: E402
 from memrepro.device_data import pick_device, to_device_many  # noqa: E402
 from memrepro.engine import train_group  # noqa: E402
 from memrepro.logs import to_log  # noqa: E402
+from memrepro.provenance import record  # noqa: E402
 from memrepro.subsets import is_partition_subset  # noqa: E402
 
 log = to_log(sm.log, keep_attempts=True)  # a rerun appends: earlier attempts kept
@@ -50,7 +51,8 @@ histories = train_group(specs, datas, [Path(h).parent for h in sm.output.history
                         probes=probes, objectives=objectives)
 for spec, run_file, nm, history in zip(specs, sm.output.run, noise_meta, histories, strict=True):
     run = io.read_json(run_file)
-    run.update({"data": {"name": meta["name"], "sha256": meta["sha256"]}, "noise": nm})
+    run.update({"data": {"name": meta["name"], "sha256": meta["sha256"]}, "noise": nm,
+                "provenance": record([spec], {meta["name"]: meta["sha256"]})})
     io.write_json(run_file, run)
     last = history[-1]
     log.info("done %s: epoch %d, loss %.4f, J1 %.3f, J2 %.3f, test %.3f", spec["slug"],

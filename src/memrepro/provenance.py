@@ -1,0 +1,163 @@
+"""Provenance: which code, settings, data and environment produced a figure or a run.
+
+One record (a flat JSON object) holds:
+
+- ``git``: the commit, and ``dirty`` when tracked files have uncommitted changes; when git or
+  the repository is unavailable (the container image has no ``.git``), ``commit`` is None and
+  ``git_note`` says why;
+- ``settings_sha256``: sha256 of the canonical JSON of the resolved specs of every run it
+  plots (sorted by experiment and slug), and ``runs``, how many;
+- ``datasets``: ``{name: sha256}`` of each prepared dataset, from its ``.json`` sidecar (the
+  key ``sha256`` that ``memrepro.data.prepare`` writes);
+- ``requirements_lock_sha256``: sha256 of ``requirements.lock``;
+- ``image_base``: ``$MEMREPRO_IMAGE_BASE``, the container's base image reference with its
+  digest (the Dockerfile sets it); None outside the image.
+
+The record holds no time, so for a given commit and data it is the same every build and the
+figures that carry it stay byte-deterministic. Show a built figure's record::
+
+    python -c "from PIL import Image; \
+      print(Image.open('results/figures/ps/fig1_standin.png').text['Provenance'])"
+    python -m memrepro.provenance results/figures/ps/fig1_standin.pdf
+
+Torch-free: the figure jobs use it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from memrepro import io
+
+IMAGE_ENV = "MEMREPRO_IMAGE_BASE"
+LOCK_FILE = "requirements.lock"
+KEY = "Provenance"  # the PNG text chunk's key; the caption line's and PDF Keywords' prefix
+
+
+def canonical_json(obj: Any) -> str:
+    """Sorted keys, no spaces, ASCII: the same object always gives the same string."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True,
+                      default=io._jsonable)
+
+
+def settings_digest(specs: Iterable[dict]) -> str:
+    """sha256 of the canonical JSON of run specs, in (experiment, slug) order."""
+    ordered = sorted(specs, key=lambda s: (str(s.get("experiment", "")), str(s.get("slug", ""))))
+    return hashlib.sha256(canonical_json(ordered).encode()).hexdigest()
+
+
+def git_state(root: str | os.PathLike = ".") -> dict[str, Any]:
+    """``{"commit": sha, "dirty": bool}``; ``{"commit": None, "git_note": why}`` when git or
+    the repository is unavailable."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True,
+                              check=True, timeout=30).stdout.strip()
+    try:
+        commit = git("rev-parse", "HEAD")
+        dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
+    except FileNotFoundError:
+        return {"commit": None, "git_note": "git is not installed"}
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as e:
+        err = (getattr(e, "stderr", "") or "").strip().splitlines()
+        return {"commit": None, "git_note": f"no git repository: {err[0] if err else e}"}
+    return {"commit": commit, "dirty": dirty}
+
+
+def dataset_digests(sidecars: dict[str, str | os.PathLike]) -> dict[str, str | None]:
+    """``{name: sha256}`` from each prepared dataset's sidecar (None when it is missing)."""
+    out: dict[str, str | None] = {}
+    for name, path in sorted(sidecars.items()):
+        try:
+            out[name] = io.read_json(path).get("sha256")
+        except (OSError, ValueError):
+            out[name] = None
+    return out
+
+
+def lock_digest(root: str | os.PathLike = ".") -> str | None:
+    path = Path(root) / LOCK_FILE
+    return io.sha256(path) if path.is_file() else None
+
+
+def image_base() -> str | None:
+    return os.environ.get(IMAGE_ENV) or None
+
+
+def record(specs: Iterable[dict] = (), datasets: dict[str, str | None] | None = None,
+           root: str | os.PathLike = ".", settings_sha256: str | None = None,
+           runs: int | None = None) -> dict[str, Any]:
+    """The provenance record. ``specs``: the runs' resolved specs (or give their
+    ``settings_sha256`` and ``runs`` count directly); ``datasets``: ``{name: sha256}``."""
+    specs = list(specs)
+    image = image_base()
+    rec = {
+        **git_state(root),
+        "settings_sha256": settings_sha256 or settings_digest(specs),
+        "runs": len(specs) if runs is None else runs,
+        "datasets": dict(sorted((datasets or {}).items())),
+        "requirements_lock_sha256": lock_digest(root),
+        "image_base": image,
+    }
+    if image and "@sha256:" not in image:
+        rec["image_note"] = "the base image reference has no digest"
+    return rec
+
+
+def figure_params(cells: Iterable[dict], inputs: Iterable[str]) -> dict[str, Any]:
+    """What a figure job needs for its record, known when the DAG is built (no file read):
+    the digest of its runs' specs and the sidecars of the datasets its runs train on or its
+    inputs name (``results/data/<name>.npz``)."""
+    cells = list(cells)
+    names = {c["dataset"]: None for c in cells if c.get("dataset")}
+    for f in inputs:
+        m = re.fullmatch(r"(.*/data)/([^/]+)\.npz", str(f))
+        if m:
+            names[m.group(2)] = None
+    from memrepro.paths import dataset_files
+    return {"settings_sha256": settings_digest(cells), "runs": len(cells),
+            "sidecars": {n: dataset_files(n)[1] for n in sorted(names)}}
+
+
+def figure_record(params: dict[str, Any], root: str | os.PathLike = ".") -> dict[str, Any]:
+    """The record of a figure job from its ``provenance`` param (see ``figure_params``)."""
+    return record(datasets=dataset_digests(params.get("sidecars", {})), root=root,
+                  settings_sha256=params["settings_sha256"], runs=int(params["runs"]))
+
+
+def caption_line(rec: dict[str, Any]) -> str:
+    return f"{KEY}: {canonical_json(rec)}"
+
+
+def read_pdf_record(path: str | os.PathLike) -> str | None:
+    """The record in a PDF's Info ``Keywords`` (as ``write_figure`` stores it), or None."""
+    data = Path(path).read_bytes()
+    m = re.search(rb"/Keywords \(" + KEY.encode() + rb": (.*?)(?<!\\)\)", data, re.S)
+    if not m:
+        return None
+    raw = re.sub(rb"\\([()\\])", rb"\1", m.group(1))
+    return raw.decode("latin-1")
+
+
+def show(path: str | os.PathLike) -> str | None:
+    """The record of a built figure file: PNG text chunk, PDF Info, caption or Markdown line."""
+    p = Path(path)
+    if p.suffix == ".png":
+        from PIL import Image
+        return Image.open(p).text.get(KEY)
+    if p.suffix == ".pdf":
+        return read_pdf_record(p)
+    lines = [ln for ln in p.read_text().splitlines() if ln.startswith(KEY + ": ")]
+    return lines[-1][len(KEY) + 2:] if lines else None
+
+
+if __name__ == "__main__":  # python -m memrepro.provenance FIGURE_FILE...
+    for arg in sys.argv[1:]:
+        print(f"{arg}: {show(arg)}")

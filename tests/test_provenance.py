@@ -1,0 +1,86 @@
+"""The provenance record (memrepro.provenance): in the caption, the PDF Info and the PNG text
+chunk of every figure; the figure files stay byte-identical for the same record."""
+
+import json
+import subprocess
+
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from PIL import Image
+
+from memrepro import io, provenance
+from memrepro.figures import write_figure, write_table_figure
+
+SPECS = [{"experiment": "e", "slug": "b", "seed": 1}, {"experiment": "e", "slug": "a", "seed": 0}]
+
+
+def _figure():
+    fig = Figure(figsize=(3, 2))
+    FigureCanvasAgg(fig)
+    fig.subplots().plot([0, 1, 2], [1, 0, 1], label="x (y)")
+    return fig
+
+
+def _record(tmp_path, monkeypatch):
+    monkeypatch.setenv(provenance.IMAGE_ENV, "nvidia/cuda:13@sha256:abc")
+    sidecar = tmp_path / "d.json"
+    io.write_json(sidecar, {"name": "d", "sha256": "f" * 64})
+    return provenance.record(SPECS, provenance.dataset_digests({"d": sidecar}))
+
+
+def test_record_holds_commit_settings_data_lock_and_image(tmp_path, monkeypatch):
+    rec = _record(tmp_path, monkeypatch)
+    head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True)
+    assert rec["commit"] == head.stdout.strip() and isinstance(rec["dirty"], bool)
+    assert rec["settings_sha256"] == provenance.settings_digest(SPECS[::-1])  # order-free
+    assert rec["runs"] == 2 and rec["datasets"] == {"d": "f" * 64}
+    assert rec["requirements_lock_sha256"] == io.sha256("requirements.lock")
+    assert rec["image_base"].endswith("@sha256:abc") and "image_note" not in rec
+    assert provenance.record(SPECS) == provenance.record(SPECS)  # no time in it
+
+
+def test_no_git_repository_is_said_not_raised(tmp_path, monkeypatch):
+    monkeypatch.delenv(provenance.IMAGE_ENV, raising=False)
+    rec = provenance.record(SPECS, root=tmp_path)
+    assert rec["commit"] is None and "no git repository" in rec["git_note"]
+    assert rec["requirements_lock_sha256"] is None and rec["image_base"] is None
+    monkeypatch.setenv(provenance.IMAGE_ENV, "debian:12")
+    assert "no digest" in provenance.record(SPECS, root=tmp_path)["image_note"]
+
+
+def test_figure_params_and_record_from_them(tmp_path, monkeypatch):
+    params = provenance.figure_params(
+        [{"experiment": "e", "slug": "a", "dataset": "digits"}], ["results/data/cifar.npz"])
+    assert params["runs"] == 1 and sorted(params["sidecars"]) == ["cifar", "digits"]
+    rec = provenance.figure_record(params)
+    assert rec["settings_sha256"] == params["settings_sha256"] and rec["runs"] == 1
+
+
+def test_figures_carry_the_record_and_stay_byte_identical(tmp_path, monkeypatch):
+    rec = _record(tmp_path, monkeypatch)
+    out = []
+    for run in ("one", "two"):
+        pdf, png = tmp_path / run / "f.pdf", tmp_path / run / "f.png"
+        write_figure(_figure(), pdf, png, "A caption.", rec)
+        cap = tmp_path / run / "f.caption.txt"
+        out.append([f.read_bytes() for f in (pdf, png, cap)])
+        text = Image.open(png).text
+        shown = json.loads(text[provenance.KEY])
+        assert shown["commit"] == rec["commit"]
+        assert shown["settings_sha256"] == provenance.settings_digest(SPECS)
+        assert json.loads(provenance.show(pdf)) == rec == json.loads(provenance.show(cap))
+        lines = cap.read_text().splitlines()
+        assert lines[0] == "A caption." and lines[-1].startswith("Provenance: {")
+        assert b"/CreationDate" not in out[-1][0] and "Software" not in text
+    assert out[0] == out[1]
+    write_figure(_figure(), tmp_path / "g.pdf", tmp_path / "g.png", "A caption.",
+                 {**rec, "commit": "0" * 40})
+    assert (tmp_path / "g.png").read_bytes() != out[0][1]
+
+
+def test_a_table_figure_ends_in_the_provenance_line(tmp_path, monkeypatch):
+    rec = _record(tmp_path, monkeypatch)
+    md = tmp_path / "t.md"
+    write_table_figure(pd.DataFrame({"a": [1]}), tmp_path / "t.csv", md, "Cap.", rec)
+    assert json.loads(provenance.show(md)) == rec
