@@ -65,6 +65,7 @@ include: "workflow/rules/noise.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/partition.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/claims.smk"
 
 
 sys.stderr.write(
@@ -96,6 +97,7 @@ rule figures:
     input:
         figure_outputs(),
         rules.summary.output,
+        rules.claims.output,
 
 
 rule all:

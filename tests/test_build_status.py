@@ -118,7 +118,7 @@ def test_log_paths_mirror_the_rules(jobs):
     memrepro.paths, and every rule's log is one of them."""
     rules = "".join(p.read_text() for p in (ROOT / "workflow" / "rules").glob("*.smk"))
     for pattern in ("DOWNLOAD_LOG,", "PREPARE_LOG,", "NOISE_LOG,", "TRAIN_LOG.format(group=",
-                    "FIGURE_LOG,", "SUMMARY_LOG,"):
+                    "FIGURE_LOG,", "SUMMARY_LOG,", "CLAIMS_LOG,"):
         assert pattern in rules
     assert '"logs/' not in rules  # no log path written in a rule file itself
     noise = next(j for j in jobs if j.kind == "noise")

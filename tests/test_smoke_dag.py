@@ -110,6 +110,14 @@ def test_smoke_dag_builds_every_figure_and_is_idempotent(workdir):
     assert cards == [gallery_entry(f, plan.figures[f], "")["label"]
                      for f in sorted(plan.figures, key=natural_key)], cards
     assert cards.index("Fig. 2") < cards.index("Fig. 10")
+    # the claims scorecard (memrepro.claims): a claim expected at smoke that fails is a
+    # scientific regression; the others are evaluated and shown
+    card = json.loads((workdir / "results/claims.json").read_text())
+    print((workdir / "results/claims.md").read_text())
+    assert card["scale"] == "smoke" and card["counts"]["claims"] == len(card["claims"])
+    failed = [f"{r['id']}: {r['quantity']} = {r['value']} ({r['kind']} {r['threshold']})"
+              for r in card["claims"] if r["expected"] and r["verdict"] != "holds"]
+    assert failed == [], failed
     # the at-a-glance status view agrees: every job of the build is done
     from memrepro.build_status import assess, plan_jobs
 

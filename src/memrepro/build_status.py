@@ -29,6 +29,9 @@ import yaml
 from memrepro import progress
 from memrepro.logs import current_attempt
 from memrepro.paths import (
+    CLAIMS_JSON,
+    CLAIMS_LOG,
+    CLAIMS_MD,
     DOWNLOAD_LOG,
     FIGURE_LOG,
     PARTITION_LOG,
@@ -45,7 +48,7 @@ from memrepro.paths import (
 )
 from memrepro.watchdog import LOCKS
 
-KINDS = ("data", "noise", "train", "partition", "figure", "summary")
+KINDS = ("data", "noise", "train", "partition", "figure", "summary", "claims")
 STALE_S = 600
 TAIL_BYTES = 256 * 1024
 NAME_WIDTH = 44
@@ -94,6 +97,7 @@ def plan_jobs(plan) -> list[Job]:
         paper, name = stem.split("/", 1)
         jobs.append(Job("figure", stem, outs, FIGURE_LOG.format(paper=paper, name=name)))
     jobs.append(Job("summary", "summary", [SUMMARY_CELLS], SUMMARY_LOG))
+    jobs.append(Job("claims", "claims", [CLAIMS_JSON, CLAIMS_MD], CLAIMS_LOG))
     return jobs
 
 

@@ -104,6 +104,17 @@ def paper_of(fid: str) -> Paper | None:
     return papers().get(fid.split("/")[0])
 
 
+def claims() -> list:
+    """Every paper's claims (``memrepro.claims.Claim``), in paper order; an id declared twice
+    is refused."""
+    return unique_claims([c for p in papers().values() for c in p.claims])
+
+
+def unique_claims(claims_: list) -> list:
+    """``claims_``, refusing an id that appears twice."""
+    return list(merged("claim", *({c.id: c} for c in claims_)).values())
+
+
 def option_schemas() -> dict[str, dict]:
     """The JSON schema of each paper probe's / objective's options, by name."""
     return merged("options schema", *(p.option_schemas for p in papers().values()))

@@ -23,7 +23,9 @@ class Paper:
     them into params.schema.yaml: ``probes.<name>`` and ``train.<name>``; an options mapping is
     closed unless its schema says otherwise, and every probe also takes the core's schedule,
     ``epochs`` and ``every``). ``note``: a closing caption line for its figures of the kinds in
-    ``note_kinds``. ``kind_note_suffix``: text appended to a kind's note in its figures."""
+    ``note_kinds``. ``kind_note_suffix``: text appended to a kind's note in its figures.
+    ``claims``: its headline claims (``memrepro.claims.Claim``, declared in its ``claims``
+    module), evaluated by the ``claims`` target."""
 
     citation: str
     kinds: dict[str, Any] = field(default_factory=dict)
@@ -35,6 +37,7 @@ class Paper:
     note: str = ""
     note_kinds: frozenset[str] = frozenset()
     kind_note_suffix: dict[str, str] = field(default_factory=dict)
+    claims: tuple = ()
 
     def __post_init__(self):
         unknown = sorted(set(self.option_schemas) - set(self.probes) - set(self.objectives))

@@ -33,6 +33,9 @@ FIGURE_LOG = "logs/figure/{paper}/{name}.log"
 PARTITION_NPZ = RESULTS + "/partitions/{name}.npz"
 PARTITION_LOG = "logs/partition/{name}.log"
 SUMMARY_LOG = "logs/summary.log"
+CLAIMS_JSON = RESULTS + "/claims.json"  # the claims scorecard (memrepro.claims)
+CLAIMS_MD = RESULTS + "/claims.md"
+CLAIMS_LOG = "logs/claims.log"
 
 
 def noise_path(dataset: str, noise: str, rate: float, seed: int) -> str:

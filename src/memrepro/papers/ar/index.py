@@ -8,6 +8,7 @@ have their own kinds here. Training add-ons (``csr`` probe, ``adversarial`` obje
 from memrepro.figures import MetricStyle
 from memrepro.paper import Paper
 from memrepro.papers.ar import (
+    claims,
     filters,
     per_example,
     regularizers,
@@ -60,6 +61,7 @@ OPTION_SCHEMAS = {
 }
 
 PAPER = Paper(
+    claims=claims.CLAIMS,
     citation="Arpit et al. 2017, \"A Closer Look at Memorization in Deep Networks\"",
     kinds={"per_example_rates": per_example.KIND, "filters": filters.KIND,
            "gini": sensitivity_kinds.GINI,

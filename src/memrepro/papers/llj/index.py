@@ -8,7 +8,14 @@ their own kinds here. Torch-free: the training add-ons live in ``memrepro.papers
 
 from memrepro.figures import MetricStyle
 from memrepro.paper import Paper
-from memrepro.papers.llj import example_grid, grad_figure, histogram, schematic, subset_curves
+from memrepro.papers.llj import (
+        claims,
+        example_grid,
+        grad_figure,
+        histogram,
+        schematic,
+        subset_curves,
+)
 
 NOTE = ("LLJ choices where the paper is silent: turn-over dropout keeps exactly half of the "
         "units (channels in convolutions) of every masked layer, chosen per example by an "
@@ -70,6 +77,7 @@ OPTION_SCHEMAS = {
 }
 
 PAPER = Paper(
+    claims=claims.CLAIMS,
     citation=('Liu, Lin & Jaggi 2022, "Understanding Memorization from the Perspective of '
               'Optimization via Efficient Influence Estimation"'),
     kinds={"score_histogram": histogram.KIND, "subset_curves": subset_curves.KIND,

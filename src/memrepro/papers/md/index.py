@@ -8,7 +8,7 @@ features of one run). Both read the ``features`` probe files. Torch-free: the pr
 """
 
 from memrepro.paper import Paper
-from memrepro.papers.md import feature_scatter, md_scatter
+from memrepro.papers.md import claims, feature_scatter, md_scatter
 
 NOTE = ("MD choices where the paper is silent: binary tasks of classes 0 and 1 of each "
         "dataset; training on a fixed 80% of the class-filtered training set (as the released "
@@ -35,6 +35,7 @@ OPTION_SCHEMAS = {
 }
 
 PAPER = Paper(
+    claims=claims.CLAIMS,
     citation=('Nguyen, Levie, Lienen, Hüllermeier & Kutyniok 2023, "Memorization-Dilation: '
               'Modeling Neural Collapse under Label Noise"'),
     kinds={"md_scatter": md_scatter.KIND, "feature_scatter": feature_scatter.KIND},

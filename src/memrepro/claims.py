@@ -1,0 +1,209 @@
+"""The claims scorecard: each paper's headline claims as data, measured on the tidy tables.
+
+A :class:`Claim` names the figure tables it reads (figure ids ``<paper>/<name>``), a
+``measure(tables) -> value | None`` over them (``tables``: figure id -> DataFrame), and a
+comparison (:data:`KINDS`) with a threshold and a tolerance. :func:`evaluate` gives, per claim,
+the measured value, the verdict (``holds`` / ``fails`` / ``not built``: a table it reads is
+missing, or the measure finds nothing to measure) and whether the claim is expected to hold at
+the build's scale. :func:`write_json` and :func:`write_markdown` write the scorecard.
+
+Torch-free (numpy, pandas). Papers declare their claims in ``papers/<p>/claims.py``;
+``memrepro.catalog.claims()`` lists them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from memrepro import io
+
+HOLDS, FAILS, NOT_BUILT = "holds", "fails", "not built"
+SCALES = ("smoke", "quick", "paper")
+
+
+def _seq(value) -> list[float]:
+    return [float(v) for v in np.asarray(value, dtype=float).ravel()]
+
+
+def _monotone(value, threshold, tol: float, sign: int) -> bool:
+    v = _seq(value)
+    return len(v) >= 2 and all(sign * (b - a) >= -tol for a, b in zip(v, v[1:], strict=False))
+
+
+# kind -> holds(value, threshold, tolerance); ``value`` is a number, or a sequence for the
+# monotone kinds (in the order of the claim's x axis) and ``all_true``
+KINDS: dict[str, Callable[[Any, Any, float], bool]] = {
+    ">=": lambda v, t, tol: float(v) >= t - tol,
+    "<=": lambda v, t, tol: float(v) <= t + tol,
+    ">": lambda v, t, tol: float(v) > t - tol,
+    "<": lambda v, t, tol: float(v) < t + tol,
+    "between": lambda v, t, tol: t[0] - tol <= float(v) <= t[1] + tol,
+    "monotone_increasing": lambda v, t, tol: _monotone(v, t, tol, 1),
+    "monotone_decreasing": lambda v, t, tol: _monotone(v, t, tol, -1),
+    "all_true": lambda v, t, tol: len(np.ravel(v)) > 0 and bool(np.all(np.ravel(v))),
+}
+
+
+@dataclass(frozen=True)
+class Claim:
+    """``words``: the paper's words; ``section``/``figure``: where it says so (``figure``: the
+    figure id whose table is measured); ``quantity``: what ``measure`` computes, in words;
+    ``tables``: the figure ids ``measure`` reads (default: ``figure``); ``scales``: where it is
+    expected to hold; ``note``: why it cannot show at the scales it is not expected at."""
+
+    id: str
+    words: str
+    section: str
+    figure: str
+    quantity: str
+    measure: Callable[[dict[str, pd.DataFrame]], Any]
+    kind: str
+    threshold: Any = None
+    tolerance: float = 0.0
+    scales: tuple[str, ...] = SCALES
+    note: str = ""
+    tables: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ValueError(f"claim {self.id}: kind {self.kind!r} is not allowed; allowed: "
+                             f"{sorted(KINDS)}")
+        if unknown := sorted(set(self.scales) - set(SCALES)):
+            raise ValueError(f"claim {self.id}: scales {unknown} are not allowed; allowed: "
+                             f"{list(SCALES)}")
+        if set(SCALES) - set(self.scales) and not self.note:
+            raise ValueError(f"claim {self.id}: not expected at some scale but has no note")
+        if not self.tables:
+            object.__setattr__(self, "tables", (self.figure,))
+
+    def expected(self, scale: str) -> bool:
+        return scale in self.scales
+
+
+def _jsonable(value):
+    if value is None:
+        return None
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if np.ndim(value) == 0:
+        v = float(value)
+        return None if math.isnan(v) else round(v, 6)
+    return [_jsonable(v) for v in np.ravel(np.asarray(value, dtype=object))]
+
+
+def evaluate_one(claim: Claim, tables: dict[str, pd.DataFrame], scale: str) -> dict:
+    """The scorecard row of one claim; ``tables`` holds the tables that were built."""
+    row = {"id": claim.id, "paper": claim.id.split("-")[0].lower(), "words": claim.words,
+           "section": claim.section, "figure": claim.figure, "quantity": claim.quantity,
+           "kind": claim.kind, "threshold": _jsonable(claim.threshold),
+           "tolerance": claim.tolerance, "scales": list(claim.scales),
+           "expected": claim.expected(scale), "note": claim.note, "value": None}
+    missing = [t for t in claim.tables if t not in tables]
+    if missing:
+        return {**row, "verdict": NOT_BUILT, "why": f"table(s) {missing} not built"}
+    value = claim.measure({t: tables[t] for t in claim.tables})
+    if value is None or (np.ndim(value) == 0 and not isinstance(value, bool)
+                         and math.isnan(float(value))):
+        return {**row, "verdict": NOT_BUILT, "why": "nothing to measure in the table"}
+    ok = KINDS[claim.kind](value, claim.threshold, claim.tolerance)
+    return {**row, "value": _jsonable(value), "verdict": HOLDS if ok else FAILS, "why": ""}
+
+
+def evaluate(claims: Sequence[Claim], tables: dict[str, pd.DataFrame], scale: str) -> dict:
+    """The scorecard: counts and one row per claim."""
+    rows = [evaluate_one(c, tables, scale) for c in claims]
+    return {"scale": scale, "counts": counts(rows), "claims": rows}
+
+
+def counts(rows: list[dict]) -> dict[str, int]:
+    return {"claims": len(rows),
+            "expected": sum(r["expected"] for r in rows),
+            "held": sum(r["verdict"] == HOLDS for r in rows),
+            "failed": sum(r["verdict"] == FAILS for r in rows),
+            "expected_but_failed": sum(r["verdict"] == FAILS and r["expected"] for r in rows),
+            "not_built": sum(r["verdict"] == NOT_BUILT for r in rows)}
+
+
+def load_tables(paths: dict[str, str | Path]) -> dict[str, pd.DataFrame]:
+    """figure id -> its tidy table, for those whose file exists."""
+    return {fid: pd.read_csv(p) for fid, p in paths.items() if Path(p).is_file()}
+
+
+def write_json(path: str | Path, card: dict) -> None:
+    io.write_json(path, card)
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, list):
+        return "[" + ", ".join(_fmt(v) for v in value) + "]"
+    if isinstance(value, bool):
+        return str(value).lower()
+    return f"{value:.3g}"
+
+
+def markdown(card: dict) -> str:
+    """The scorecard as Markdown: counts, then one table row per claim, then the notes."""
+    c = card["counts"]
+    lines = [f"# Claims scorecard (scale: {card['scale']})", "",
+             f"{c['claims']} claims, {c['expected']} expected at this scale: {c['held']} hold, "
+             f"{c['failed']} fail ({c['expected_but_failed']} of them expected), "
+             f"{c['not_built']} not built.", "",
+             "| claim | figure | paper's words | measured | test | verdict | expected |",
+             "|---|---|---|---|---|---|---|"]
+    for r in card["claims"]:
+        test = f"{r['kind']} {_fmt(r['threshold'])}" + (
+            f" ± {r['tolerance']:g}" if r["tolerance"] else "")
+        words = f"{r['words']} ({r['section']})".replace("|", "/")
+        verdict = r["verdict"].upper() if r["verdict"] == FAILS and r["expected"] else r["verdict"]
+        lines.append(f"| {r['id']} | {r['figure']} | {words} | {_fmt(r['value'])} | {test} "
+                     f"| {verdict} | {'yes' if r['expected'] else 'no'} |")
+    lines += ["", "## What is measured, and why a claim is not expected here", ""]
+    for r in card["claims"]:
+        extra = f" Not expected at {card['scale']}: {r['note']}" if not r["expected"] else (
+            f" {r['note']}" if r["note"] else "")
+        why = f" ({r['why']})" if r.get("why") else ""
+        lines.append(f"- **{r['id']}**: {r['quantity']}.{why}{extra}")
+    return "\n".join(lines) + "\n"
+
+
+def write_markdown(path: str | Path, card: dict) -> None:
+    io.write_text(path, markdown(card))
+
+
+# --- helpers for the papers' measure functions ------------------------------------------------
+
+def final_rows(df: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
+    """The rows at each group's last epoch."""
+    return df[df["epoch"] == df.groupby(list(by))["epoch"].transform("max")]
+
+
+def final_metric(df: pd.DataFrame, metric: str, by: Sequence[str] = ("panel", "eta")) -> pd.Series:
+    """A ``curves`` table's final-epoch value of ``metric``, seed-mean, indexed by ``by``."""
+    d = df[df["metric"] == metric]
+    d = final_rows(d, [*by, "seed"])
+    return d.groupby(list(by))["value"].mean()
+
+
+def spearman(x, y) -> float:
+    x, y = pd.Series(np.asarray(x, float)), pd.Series(np.asarray(y, float))
+    return float(x.rank().corr(y.rank())) if len(x) > 1 else float("nan")
+
+
+def auroc(score, positive) -> float:
+    """Area under the ROC curve of ``score`` for ``positive`` (ties count half)."""
+    s = pd.Series(np.asarray(score, float))
+    pos = np.asarray(positive, bool)
+    n1, n0 = int(pos.sum()), int((~pos).sum())
+    if not n1 or not n0:
+        return float("nan")
+    ranks = s.rank().to_numpy()
+    return float((ranks[pos].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))

@@ -1,0 +1,99 @@
+"""The claims scorecard (memrepro.claims): each comparison kind holding and failing on
+hand-made tables, not built when a table is missing, the writers, and every declared claim."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from memrepro import catalog, claims
+from memrepro.claims import Claim
+
+TABLE = pd.DataFrame({"eta": [0.0, 0.2, 0.4], "value": [0.1, 0.5, 0.9], "ok": [True] * 3})
+
+CASES = [  # kind, measure, threshold, tolerance, holds
+    (">=", lambda t: t["x/fig1"]["value"].max(), 0.9, 0.0, True),
+    (">=", lambda t: t["x/fig1"]["value"].max(), 0.95, 0.0, False),
+    (">=", lambda t: t["x/fig1"]["value"].max(), 0.95, 0.05, True),
+    ("<=", lambda t: t["x/fig1"]["value"].min(), 0.1, 0.0, True),
+    ("<=", lambda t: t["x/fig1"]["value"].min(), 0.05, 0.0, False),
+    (">", lambda t: t["x/fig1"]["value"].min(), 0.0, 0.0, True),
+    (">", lambda t: t["x/fig1"]["value"].min(), 0.1, 0.0, False),
+    ("<", lambda t: t["x/fig1"]["value"].max(), 1.0, 0.0, True),
+    ("<", lambda t: t["x/fig1"]["value"].max(), 0.9, 0.0, False),
+    ("between", lambda t: t["x/fig1"]["value"].mean(), (0.4, 0.6), 0.0, True),
+    ("between", lambda t: t["x/fig1"]["value"].mean(), (0.6, 0.8), 0.0, False),
+    ("monotone_increasing", lambda t: t["x/fig1"]["value"], None, 0.0, True),
+    ("monotone_increasing", lambda t: t["x/fig1"]["value"][::-1], None, 0.0, False),
+    ("monotone_increasing", lambda t: [0.1, 0.09, 0.2], None, 0.02, True),
+    ("monotone_decreasing", lambda t: t["x/fig1"]["value"][::-1], None, 0.0, True),
+    ("monotone_decreasing", lambda t: t["x/fig1"]["value"], None, 0.0, False),
+    ("all_true", lambda t: t["x/fig1"]["ok"], None, 0.0, True),
+    ("all_true", lambda t: t["x/fig1"]["value"] > 0.3, None, 0.0, False),
+]
+
+
+def claim(kind="<=", measure=lambda t: 0.0, threshold=0.0, tolerance=0.0, **kw) -> Claim:
+    return Claim(kw.pop("id", "X-1"), "words", "Sec. 1", "x/fig1", "a quantity", measure, kind,
+                 threshold, tolerance, **kw)
+
+
+@pytest.mark.parametrize("kind,measure,threshold,tolerance,holds", CASES)
+def test_each_kind_holds_and_fails(kind, measure, threshold, tolerance, holds):
+    row = claims.evaluate_one(claim(kind, measure, threshold, tolerance),
+                              {"x/fig1": TABLE}, "smoke")
+    assert row["verdict"] == (claims.HOLDS if holds else claims.FAILS), row
+    assert row["value"] is not None and row["expected"]
+
+
+def test_not_built_when_a_table_is_missing_or_empty(tmp_path):
+    tables = claims.load_tables({"x/fig1": tmp_path / "absent.csv"})
+    assert tables == {}
+    row = claims.evaluate_one(claim(), tables, "smoke")
+    assert row["verdict"] == claims.NOT_BUILT and row["value"] is None
+    row = claims.evaluate_one(claim(measure=lambda t: None), {"x/fig1": TABLE}, "smoke")
+    assert row["verdict"] == claims.NOT_BUILT
+
+
+def test_expected_by_scale_and_a_note_is_required():
+    c = claim(scales=("paper",), note="too few epochs at smoke")
+    assert not c.expected("smoke") and c.expected("paper")
+    with pytest.raises(ValueError, match="no note"):
+        claim(scales=("paper",))
+    with pytest.raises(ValueError, match="kind"):
+        claim(kind="≈")
+    with pytest.raises(ValueError, match="scales"):
+        claim(scales=("huge",), note="n")
+
+
+def test_writers(tmp_path):
+    cs = [claim(id="X-1"), claim(">=", id="X-2", threshold=1.0, scales=("paper",),
+                                 note="needs the paper's epochs"),
+          claim(id="X-3", tables=("x/fig9",))]
+    card = claims.evaluate(cs, {"x/fig1": TABLE}, "smoke")
+    assert card["counts"] == {"claims": 3, "expected": 2, "held": 1, "failed": 1,
+                              "expected_but_failed": 0, "not_built": 1}
+    claims.write_json(tmp_path / "claims.json", card)
+    claims.write_markdown(tmp_path / "claims.md", card)
+    back = json.loads((tmp_path / "claims.json").read_text())
+    assert back["counts"] == card["counts"] and [r["id"] for r in back["claims"]] == \
+        ["X-1", "X-2", "X-3"]
+    md = (tmp_path / "claims.md").read_text()
+    assert "| X-2 |" in md and "needs the paper's epochs" in md and "not built" in md
+
+
+def test_every_declared_claim_is_complete():
+    found = catalog.claims()
+    assert {c.id.split("-")[0] for c in found} == {"PS", "AR", "LLJ", "MD"}
+    for c in found:
+        assert c.id and c.words and c.section and c.quantity and c.scales, c.id
+        assert c.figure.split("/")[0] == c.id.split("-")[0].lower(), c.id
+        assert all(t.split("/")[0] == c.figure.split("/")[0] for t in c.tables), c.id
+        assert c.expected("paper") or c.note, c.id
+
+
+def test_duplicate_ids_are_refused():
+    with pytest.raises(ValueError, match="defined twice"):
+        catalog.unique_claims([claim(id="X-1"), claim(id="X-1")])
