@@ -77,9 +77,13 @@ def test_writers(tmp_path):
                               "expected_but_failed": 0, "not_built": 1}
     claims.write_json(tmp_path / "claims.json", card)
     claims.write_markdown(tmp_path / "claims.md", card)
-    back = json.loads((tmp_path / "claims.json").read_text())
+    back = claims.read_json(tmp_path / "claims.json")
     assert back["counts"] == card["counts"] and [r["id"] for r in back["claims"]] == \
-        ["X-1", "X-2", "X-3"]
+        ["X-1", "X-2", "X-3"] and back["scale"] == "smoke"
+    # what `dvc metrics show` prints: three numbers (the rest sits in lists, which it skips)
+    raw = json.loads((tmp_path / "claims.json").read_text())
+    assert {k: v for k, v in raw.items() if not isinstance(v, list)} == \
+        {"held": 1, "failed": 1, "exp_failed": 0}
     md = (tmp_path / "claims.md").read_text()
     assert "| X-2 |" in md and "needs the paper's epochs" in md and "not built" in md
 

@@ -128,15 +128,18 @@ def _planned(res):
 
 
 def _check_metrics_and_plots(repo, env, experiments):
-    """`dvc metrics show` fits a terminal: one short row per experiment. `dvc plots show`
+    """`dvc metrics show` fits a terminal: one short row per experiment, and one for the
+    claims scorecard (held, failed, expected but failed). `dvc plots show`
     loads every plot (Snakemake's .snakemake_timestamp in results/plots made it warn on every
     call), and git does not see the page it writes."""
     shown = _run(["dvc", "metrics", "show"], repo, env).stdout
     lines = shown.strip().splitlines()
     assert max(map(len, lines)) < LIMIT, shown
-    assert len(lines) == 1 + experiments, shown
-    assert re.match(r"Path +cells +epochs +j1\.max +j1\.mean +j1\.min +j2\.max", lines[0]), lines[0]
-    assert all(re.match(r"results/summary/\w+/\w+\.json ", row) for row in lines[1:]), shown
+    assert len(lines) == 1 + experiments + 1, shown
+    assert re.match(r"Path +cells +epochs +exp_failed +failed +held +j1\.max +j1\.mean +j1\.min "
+                    r"+j2\.max", lines[0]), lines[0]
+    assert all(re.match(r"results/summary/\w+/\w+\.json ", row) for row in lines[1:-1]), shown
+    assert re.match(r"results/claims\.json +- +- +\d+ +\d+ +\d+ ", lines[-1]), shown
     assert (repo / "results/summary_cells.json").is_file()
     assert not list((repo / "results/plots").glob(".*"))
     plots = _run(["dvc", "plots", "show"], repo, env)
@@ -212,12 +215,13 @@ def test_push_clone_pull_then_snakemake_plans_nothing(tmp_path):
     assert "Data and pipelines are up to date" in again.stdout, again.stdout[-2000:]
     assert "Running stage" not in again.stdout, again.stdout[-2000:]
     _check_metrics_and_plots(build, env, experiments)
-    # results/summary/ holds `cache: false` metrics: git carries them (.gitignore lets it see
-    # them), not the remote
-    _run(["git", "add", "dvc.lock", "results/summary"], build, env)
+    # results/summary/ and results/claims.json hold `cache: false` metrics: git carries them
+    # (.gitignore lets it see them), not the remote
+    _run(["git", "add", "dvc.lock", "results/summary", "results/claims.json"], build, env)
     staged = _run(["git", "diff", "--cached", "--name-only"], build, env).stdout.split()
     assert sorted(f for f in staged if f.startswith("results/")) == sorted(
-        str(p.relative_to(build)) for p in (build / "results/summary").rglob("*.json")), staged
+        [str(p.relative_to(build)) for p in (build / "results/summary").rglob("*.json")]
+        + ["results/claims.json"]), staged
     _run(["git", "commit", "-qm", "smoke results"], build, env)
     _run(["dvc", "push"], build, env)
     assert any(p.is_file() for p in remote.rglob("*"))

@@ -112,7 +112,9 @@ def test_smoke_dag_builds_every_figure_and_is_idempotent(workdir):
     assert cards.index("Fig. 2") < cards.index("Fig. 10")
     # the claims scorecard (memrepro.claims): a claim expected at smoke that fails is a
     # scientific regression; the others are evaluated and shown
-    card = json.loads((workdir / "results/claims.json").read_text())
+    from memrepro.claims import read_json as read_claims
+
+    card = read_claims(workdir / "results/claims.json")
     print((workdir / "results/claims.md").read_text())
     assert card["scale"] == "smoke" and card["counts"]["claims"] == len(card["claims"])
     failed = [f"{r['id']}: {r['quantity']} = {r['value']} ({r['kind']} {r['threshold']})"

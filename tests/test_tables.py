@@ -141,12 +141,16 @@ def test_summary_and_plot_tables(tmp_path):
     assert list(plot.columns) == ["epoch", "j1", "j2", "test_acc"] and len(plot) == 3
 
 
+# what the figure rules pass (memrepro.provenance.figure_params): no runs, no datasets
+PROVENANCE = {"settings_sha256": "0" * 64, "runs": 0, "sidecars": {}}
+
+
 def _job(tmp_path, spec, entries, drawn=True):
     names = ("table", "pdf", "png") if drawn else ("csv", "md")
     out = SimpleNamespace(**{n: str(tmp_path / f"out.{n}") for n in names})
     sm = SimpleNamespace(input=[], output=out, log=[], threads=1,
                          params=SimpleNamespace(spec=spec, caption="The caption.",
-                                                entries=entries))
+                                                entries=entries, provenance=PROVENANCE))
     runpy.run_path(str(ROOT / "workflow/scripts/figure.py"), init_globals={"snakemake": sm})
     return out
 
@@ -164,7 +168,8 @@ def test_figure_job_writes_the_table_and_draws_it(tmp_path):
                                   pd.read_csv(StringIO(want.to_csv(index=False))))
     assert len(want) == 2 * 4 * len(METRICS)
     assert open(out.pdf, "rb").read(5) == b"%PDF-"
-    assert caption_path(out.png).read_text() == "The caption.\n"
+    caption = caption_path(out.png).read_text().splitlines()
+    assert caption[0] == "The caption." and caption[1].startswith('Provenance: {"commit":')
 
 
 def test_figure_job_writes_a_table_figure(tmp_path, monkeypatch):
@@ -176,4 +181,4 @@ def test_figure_job_writes_a_table_figure(tmp_path, monkeypatch):
     out = _job(tmp_path, {"kind": "table_only", "n": 3}, None, drawn=False)
     pd.testing.assert_frame_equal(pd.read_csv(out.csv), table.assign(n=3))
     md = open(out.md).read()
-    assert md.startswith("| loss | value | n |") and md.rstrip().endswith("The caption.")
+    assert md.startswith("| loss | value | n |") and "\nThe caption.\nProvenance: {" in md

@@ -202,7 +202,9 @@ def test_workflow_script_writes_the_table_and_the_figure(tmp_path, fake, kind) -
                          threads=torch.get_num_threads(),
                          params=SimpleNamespace(spec={"kind": kind, "title": "T",
                                                       "settings": settings},
-                                                caption="The caption.", entries=None))
+                                                caption="The caption.", entries=None,
+                                                provenance={"settings_sha256": "0" * 64,
+                                                            "runs": 0, "sidecars": {}}))
     runpy.run_path(str(ROOT / "workflow/scripts/figure.py"), init_globals={"snakemake": sm})
     got = pd.read_csv(tmp_path / "t.csv")
     want = (gini_table if kind == "gini" else class_matrix_table)(x, y, settings)
@@ -210,4 +212,4 @@ def test_workflow_script_writes_the_table_and_the_figure(tmp_path, fake, kind) -
     assert np.allclose(got.select_dtypes("number"), want.select_dtypes("number"))
     assert (tmp_path / "f.pdf").read_bytes()[:5] == b"%PDF-"
     assert (tmp_path / "f.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert caption_path(tmp_path / "f.png").read_text() == "The caption.\n"
+    assert caption_path(tmp_path / "f.png").read_text().startswith("The caption.\nProvenance: ")
