@@ -5,6 +5,7 @@ All paths are relative to the working directory (the repository root for Snakema
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -96,6 +97,35 @@ def probe_epochs(opts: dict, last_epoch: int) -> list[int]:
     every = int(opts.get("every", 0) or 0)
     listed = {int(e) for e in opts.get("epochs", [])}
     return sorted(listed | (set(range(0, last_epoch + 1, every)) if every > 0 else set()))
+
+
+PROBE_FILE = re.compile(r"^(?P<name>.+)_epoch-(?P<epoch>\d+)\.npz$")  # what probe_path names
+
+
+def recorded_probe_files(files: Iterable[str | Path], name: str) -> dict[int, str]:
+    """{epoch: path} of a run's probe files called ``<name>_epoch-<e>.npz``, by epoch."""
+    out = {}
+    for f in files:
+        m = PROBE_FILE.match(Path(f).name)
+        if m and m["name"] == name:
+            out[int(m["epoch"])] = str(f)
+    return dict(sorted(out.items()))
+
+
+def probe_file_at(files: Iterable[str | Path], name: str, epoch: int | None,
+                  where: str) -> tuple[int, str]:
+    """(epoch, path) of a run's ``name`` probe file at ``epoch`` (None: the last recorded);
+    a clear error, prefixed by ``where``, when there is none."""
+    found = recorded_probe_files(files, name)
+    if not found:
+        raise ValueError(f"{where}: the run has no {name!r} probe files; ask for the probe "
+                         f"with listed epochs (probes: {{{name}: {{epochs: [...]}}}})")
+    if epoch is None:
+        epoch = max(found)
+    if epoch not in found:
+        raise ValueError(f"{where}: epoch {epoch!r} is not allowed; allowed: an epoch the "
+                         f"{name!r} probe recorded {sorted(found)}")
+    return int(epoch), found[epoch]
 
 
 def probe_files(cell: dict, file_probes) -> list[str]:

@@ -6,9 +6,7 @@ Torch-free (numpy, pandas): figure jobs import it.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
-from pathlib import Path
 
 import numpy as np
 
@@ -20,7 +18,6 @@ from memrepro.paths import cell_noise_path
 SUBSET_COLOURS = {"full": "black", "all": "black", "easy": "#1f5fbf", "difficult": "#d62728",
                   "test": "0.45"}
 OTHER_COLOURS = ["#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#17becf"]
-PROBE_FILE = re.compile(r"^(?P<name>.+)_epoch-(?P<epoch>\d+)\.npz$")
 
 
 def where_panel(spec: dict, i: int) -> str:
@@ -93,30 +90,6 @@ def one_run(entries, spec: dict, i: int) -> tuple[str, dict, list[str]]:
         raise refuse(where, "seed", seed, f"one of the runs' seeds {seeds}")
     title = next(t for q, t, *_ in entries if q == i)
     return title, chosen[0][0], chosen[0][1]
-
-
-def probe_epochs(files: Iterable[str | Path], name: str) -> dict[int, str]:
-    """{epoch: path} of a run's probe files called ``<name>_epoch-<e>.npz``."""
-    out = {}
-    for f in files:
-        m = PROBE_FILE.match(Path(f).name)
-        if m and m["name"] == name:
-            out[int(m["epoch"])] = str(f)
-    return dict(sorted(out.items()))
-
-
-def probe_at(files, name: str, epoch, where: str) -> tuple[int, str]:
-    """(epoch, path) of the run's ``name`` file at ``epoch`` (None: the last recorded)."""
-    found = probe_epochs(files, name)
-    if not found:
-        raise ValueError(f"{where}: the run has no {name!r} probe files; ask for the probe "
-                         f"with listed epochs (probes: {{{name}: {{epochs: [...]}}}})")
-    if epoch is None:
-        epoch = max(found)
-    if epoch not in found:
-        raise refuse(where, "epoch", epoch, f"an epoch the {name!r} probe recorded "
-                                            f"{sorted(found)}")
-    return int(epoch), found[epoch]
 
 
 def corrupted_of(cell: dict, n: int | None = None, where: str = "") -> np.ndarray:

@@ -24,11 +24,10 @@ from memrepro.papers.llj.common import (
     eta_matches,
     one_run,
     positive_int,
-    probe_at,
     refuse,
     where_panel,
 )
-from memrepro.paths import dataset_files
+from memrepro.paths import dataset_files, probe_file_at
 
 PICKS = ("lowest", "highest")
 DEFAULT_ROWS = 5
@@ -80,7 +79,7 @@ def grid_table(entries, spec: dict) -> pd.DataFrame:
         if p.get("pick") not in PICKS:
             raise refuse(where, "pick", p.get("pick"), list(PICKS))
         title, cell, files = one_run(entries, spec, i)
-        epoch, path = probe_at(files, "tod", p.get("epoch", spec.get("epoch")), where)
+        epoch, path = probe_file_at(files, "tod", p.get("epoch", spec.get("epoch")), where)
         tod = load_npz(path)
         npz, sidecar = dataset_files(cell["dataset"])
         with np.load(npz, allow_pickle=False) as data:

@@ -15,11 +15,11 @@ from memrepro.io import load_npz
 from memrepro.papers.llj.common import (
     SUBSET_COLOURS,
     one_noise_rate,
-    probe_epochs,
     refuse,
     runs_of,
     where_panel,
 )
+from memrepro.paths import recorded_probe_files
 
 # panel `quantity` -> the per-step arrays it draws, with their legend names
 QUANTITIES = {
@@ -71,7 +71,7 @@ def grad_table(entries, spec: dict) -> pd.DataFrame:
         one_noise_rate(runs, where)
         title = next(t for q, t, *_ in entries if q == i)
         for _, cell, files in runs:
-            found = probe_epochs(files, "grad_stats")
+            found = recorded_probe_files(files, "grad_stats")
             if not found:
                 raise ValueError(f"{where}: run {cell['experiment']}/{cell['slug']} has no "
                                  "'grad_stats' probe files")

@@ -17,11 +17,10 @@ from memrepro.papers.llj.common import (
     eta_matches,
     one_run,
     positive_int,
-    probe_at,
     refuse,
     where_panel,
 )
-from memrepro.paths import cell_noise_path
+from memrepro.paths import cell_noise_path, probe_file_at
 
 SCORE_COLUMNS = ["panel", "panel_title", "experiment", "dataset", "eta", "seed", "epoch", "id",
                  "label", "score", "corrupted"]
@@ -37,7 +36,7 @@ def score_table(entries, spec: dict) -> pd.DataFrame:
     for i, p in enumerate(spec.get("panels") or []):
         where = where_panel(spec, i)
         title, cell, files = one_run(entries, spec, i)
-        epoch, path = probe_at(files, "tod", p.get("epoch", spec.get("epoch")), where)
+        epoch, path = probe_file_at(files, "tod", p.get("epoch", spec.get("epoch")), where)
         tod = load_npz(path)
         ids = tod["ids"].astype(np.int64)
         corrupted = corrupted_of(cell, where=where)

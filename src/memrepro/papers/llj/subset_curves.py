@@ -25,7 +25,6 @@ from memrepro.papers.llj.common import (
     eta_matches,
     one_noise_rate,
     positive_int,
-    probe_epochs,
     refuse,
     runs_of,
     share_text,
@@ -33,6 +32,7 @@ from memrepro.papers.llj.common import (
     where_panel,
 )
 from memrepro.papers.llj.tracked import tracked_subsets
+from memrepro.paths import recorded_probe_files
 
 SPLITS = ("train", "test")
 SOURCES = ("all", "tracked", "partition")
@@ -123,7 +123,7 @@ def run_rows(run: tuple, subs: list[dict], base: dict, where: str, cache: dict) 
     """Accuracy of every subset at every recorded epoch of one run."""
     _, cell, files = run
     rows, positions = [], {}
-    for epoch, path in probe_epochs(files, "correctness").items():
+    for epoch, path in recorded_probe_files(files, "correctness").items():
         bits = read_correctness(path)
         for j, sub in enumerate(subs):
             split = bits[sub["split"]]

@@ -6,16 +6,14 @@ Torch-free (numpy): figure jobs import it.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
-from pathlib import Path
 
 import numpy as np
 
 from memrepro.figures import title_of
+from memrepro.paths import probe_file_at
 
 PROBE = "features"
-PROBE_FILE = re.compile(r"^(?P<name>.+)_epoch-(?P<epoch>\d+)\.npz$")
 # MD Sec. 4.1's names of its four losses (legends); any other loss shows its own name
 LOSS_LABELS = {"cce": "CE", "ls": "LS", "mse_logits": "MSE", "label_relaxation": "LR"}
 
@@ -67,25 +65,6 @@ def number(value, where: str, key: str):
     return float(value)
 
 
-def probe_epochs(files: Iterable[str | Path]) -> dict[int, str]:
-    """{epoch: path} of a run's ``features_epoch-<e>.npz`` files."""
-    out = {}
-    for f in files:
-        m = PROBE_FILE.match(Path(f).name)
-        if m and m["name"] == PROBE:
-            out[int(m["epoch"])] = str(f)
-    return dict(sorted(out.items()))
-
-
 def features_file(files, epoch, where: str) -> tuple[int, str]:
     """(epoch, path) of the run's features file at ``epoch`` (None: the last recorded)."""
-    found = probe_epochs(files)
-    if not found:
-        raise ValueError(f"{where}: the run has no {PROBE!r} probe files; ask for the probe "
-                         f"with listed epochs (probes: {{{PROBE}: {{epochs: [...]}}}})")
-    if epoch is None:
-        epoch = max(found)
-    if epoch not in found:
-        raise refuse(where, "epoch", epoch, f"an epoch the {PROBE!r} probe recorded "
-                                            f"{sorted(found)}")
-    return int(epoch), found[epoch]
+    return probe_file_at(files, PROBE, epoch, where)
