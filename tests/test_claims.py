@@ -3,6 +3,7 @@ hand-made tables, not built when a table is missing, the writers, and every decl
 
 from __future__ import annotations
 
+import csv
 import json
 
 import pandas as pd
@@ -86,6 +87,19 @@ def test_writers(tmp_path):
         {"held": 1, "failed": 1, "exp_failed": 0}
     md = (tmp_path / "claims.md").read_text()
     assert "| X-2 |" in md and "needs the paper's epochs" in md and "not built" in md
+    # the report's table: the same rows as the Markdown's
+    claims.write_csv(tmp_path / "claims.csv", card)
+    with open(tmp_path / "claims.csv", newline="") as f:
+        rows = list(csv.reader(f))
+    assert rows[0][0] == "claim" and [r[0] for r in rows[1:]] == ["X-1", "X-2", "X-3"]
+    assert [r[5] for r in rows[1:]] == [claims.HOLDS, claims.FAILS, claims.NOT_BUILT]
+    assert [r[6] for r in rows[1:]] == ["yes", "no", "yes"]
+
+
+def test_a_failing_claim_expected_here_is_in_capitals():
+    card = claims.evaluate([claim(">=", id="X-1", threshold=1.0)], {"x/fig1": TABLE}, "smoke")
+    assert card["counts"]["expected_but_failed"] == 1
+    assert claims.table_rows(card)[1][5] == "FAILS"
 
 
 def test_every_declared_claim_is_complete():

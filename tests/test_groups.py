@@ -215,6 +215,9 @@ def test_per_example_probe_agrees_with_history(tmp_path):
             assert p["pred"].shape == (160,) and int(p["epoch"][0]) == epoch
             j1 = float((p["pred"] == d.y_noisy.numpy()).mean())
             assert j1 == pytest.approx(h[epoch]["j1"])
+            # each model's own noisy labels, and `correct` is agreement with them
+            np.testing.assert_array_equal(p["label"], d.y_noisy.numpy())
+            np.testing.assert_array_equal(p["correct"], p["pred"] == p["label"])
         # per-example CCE at the end: its mean is the training loss in eval mode, >= 0
         assert (p["loss"] >= 0).all() and np.isfinite(p["loss"]).all()
 

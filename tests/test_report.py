@@ -23,6 +23,7 @@ import yaml
 from conftest import snakemake
 from test_dvc_remote import _small_params
 
+from memrepro import catalog, claims
 from memrepro.report import (
     FIGURE_SPACE,
     built_counts,
@@ -81,6 +82,13 @@ def test_built_counts(tmp_path):
     (tmp_path / "runs/e/c").mkdir(parents=True)
     (tmp_path / "runs/e/c/history.csv").touch()
     assert built_counts(tmp_path) == {"figures": 2, "training runs": 1}
+    # with the claims scorecard built, its verdicts are counted too
+    card = {"scale": "smoke", "claims": [],
+            "counts": {"claims": 6, "expected": 3, "held": 2, "failed": 3,
+                       "expected_but_failed": 1, "not_built": 1}}
+    claims.write_json(tmp_path / "claims.json", card)
+    assert built_counts(tmp_path) == {"figures": 2, "training runs": 1, "claims held": 2,
+                                      "claims failed": 3, "expected but failed": 1}
 
 
 def _chromium():
@@ -146,8 +154,19 @@ def test_the_report_opens_on_a_gallery_in_figure_order(workdir, tmp_path):
 
     # what Snakemake embeds: metadata (so the landing page is not the rule graph), the
     # gallery in figure order, labels that sort as text in that order, short parameters
-    assert _var(html, "metadata") == {"figures": 4, "training runs": 8}
+    card = claims.read_json(workdir / "results/claims.json")["counts"]
+    assert _var(html, "metadata") == {"figures": 4, "training runs": 8,
+                                      "claims held": card["held"],
+                                      "claims failed": card["failed"],
+                                      "expected but failed": card["expected_but_failed"]}
     desc = _var(html, "workflow_desc")
+    # the claims scorecard comes first, a row per claim (here all "not built": no figure a
+    # claim reads is in this plan)
+    scorecard = desc.index("Claims scorecard")
+    assert scorecard < desc.index('<article class="memrepro-figure">')
+    table = desc[scorecard:desc.index("</table>", scorecard)]
+    assert table.count("<tr>") == 1 + len(catalog.claims())
+    assert "PS-1" in table and "not built" in table
     cards = re.findall(r'<article class="memrepro-figure"><h3><a href="[^"]*">([^<]*)</a>', desc)
     assert cards == ["Fig. 7", "Fig. 12", "Fig. 7", "Sec. 3"], cards
     assert desc.count("<details><summary>Settings (2 experiments)</summary>") == 3
@@ -161,7 +180,8 @@ def test_the_report_opens_on_a_gallery_in_figure_order(workdir, tmp_path):
     params = png["fig7_standin.png"]["job_properties"]["params"]
     assert "spec=<settings of figure ar/fig7, sha256 " in params
     assert "'panels'" not in params and "'slug'" not in params  # no dict dumps
-    assert list(_var(html, "categories")) == ["AR: Arpit et al. 2017", "PS: Patel & Sastry 2021"]
+    assert list(_var(html, "categories")) == ["AR: Arpit et al. 2017", "PS: Patel & Sastry 2021",
+                                              "Claims scorecard"]
 
     browser = _chromium()
     if browser is None:

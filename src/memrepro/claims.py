@@ -13,6 +13,8 @@ Torch-free (numpy, pandas). Papers declare their claims in ``papers/<p>/claims.p
 
 from __future__ import annotations
 
+import csv
+import io as io_module
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -165,22 +167,39 @@ def _fmt(value) -> str:
     return f"{value:.3g}"
 
 
+def _test(r: dict) -> str:
+    threshold = "" if r["threshold"] is None else f" {_fmt(r['threshold'])}"
+    return f"{r['kind']}{threshold}" + (
+        f" ± {r['tolerance']:g}" if r["tolerance"] else "")
+
+
+def _verdict(r: dict) -> str:
+    """The verdict, in capitals when a claim expected at this scale fails."""
+    return r["verdict"].upper() if r["verdict"] == FAILS and r["expected"] else r["verdict"]
+
+
+def table_rows(card: dict) -> list[list[str]]:
+    """The scorecard as a table: a header row, then one row per claim (Markdown and CSV)."""
+    rows = [["claim", "figure", "paper's words", "measured", "test", "verdict", "expected"]]
+    for r in card["claims"]:
+        rows.append([r["id"], r["figure"], f"{r['words']} ({r['section']})", _fmt(r["value"]),
+                     _test(r), _verdict(r), "yes" if r["expected"] else "no"])
+    return rows
+
+
+def summary_line(card: dict) -> str:
+    c = card["counts"]
+    return (f"{c['claims']} claims, {c['expected']} expected at this scale: {c['held']} hold, "
+            f"{c['failed']} fail ({c['expected_but_failed']} of them expected), "
+            f"{c['not_built']} not built.")
+
+
 def markdown(card: dict) -> str:
     """The scorecard as Markdown: counts, then one table row per claim, then the notes."""
-    c = card["counts"]
-    lines = [f"# Claims scorecard (scale: {card['scale']})", "",
-             f"{c['claims']} claims, {c['expected']} expected at this scale: {c['held']} hold, "
-             f"{c['failed']} fail ({c['expected_but_failed']} of them expected), "
-             f"{c['not_built']} not built.", "",
-             "| claim | figure | paper's words | measured | test | verdict | expected |",
-             "|---|---|---|---|---|---|---|"]
-    for r in card["claims"]:
-        test = f"{r['kind']} {_fmt(r['threshold'])}" + (
-            f" ± {r['tolerance']:g}" if r["tolerance"] else "")
-        words = f"{r['words']} ({r['section']})".replace("|", "/")
-        verdict = r["verdict"].upper() if r["verdict"] == FAILS and r["expected"] else r["verdict"]
-        lines.append(f"| {r['id']} | {r['figure']} | {words} | {_fmt(r['value'])} | {test} "
-                     f"| {verdict} | {'yes' if r['expected'] else 'no'} |")
+    header, *rows = table_rows(card)
+    lines = [f"# Claims scorecard (scale: {card['scale']})", "", summary_line(card), "",
+             "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cell.replace("|", "/") for cell in row) + " |" for row in rows]
     lines += ["", "## What is measured, and why a claim is not expected here", ""]
     for r in card["claims"]:
         extra = f" Not expected at {card['scale']}: {r['note']}" if not r["expected"] else (
@@ -192,6 +211,14 @@ def markdown(card: dict) -> str:
 
 def write_markdown(path: str | Path, card: dict) -> None:
     io.write_text(path, markdown(card))
+
+
+def write_csv(path: str | Path, card: dict) -> None:
+    """``results/claims.csv``: the table of :func:`markdown`, which the HTML report shows at
+    the top of its landing page (workflow/report/workflow.rst)."""
+    buf = io_module.StringIO()
+    csv.writer(buf, lineterminator="\n").writerows(table_rows(card))
+    io.write_text(path, buf.getvalue())
 
 
 # --- helpers for the papers' measure functions ------------------------------------------------

@@ -36,6 +36,7 @@ PARTITION_LOG = "logs/partition/{name}.log"
 SUMMARY_LOG = "logs/summary.log"
 CLAIMS_JSON = RESULTS + "/claims.json"  # the claims scorecard (memrepro.claims)
 CLAIMS_MD = RESULTS + "/claims.md"
+CLAIMS_CSV = RESULTS + "/claims.csv"  # its table, for the HTML report
 CLAIMS_LOG = "logs/claims.log"
 
 

@@ -68,13 +68,16 @@ def due(opts: dict, epoch: int) -> bool:
 
 
 def per_example(opts: dict, trainer, epoch: int, logits: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Predicted class, whether it is the (noisy) label trained on, and the cell's own loss
-    on that label, for every training example: what per-example misclassification rates
-    (Arpit et al. 2017, Fig. 1) and example-difficulty statistics are computed from."""
+    """Predicted class, the (noisy) label trained on, whether they agree, and the cell's own
+    loss on that label, for every training example: what per-example misclassification rates
+    (Arpit et al. 2017, Fig. 1, compared within each class) and example-difficulty statistics
+    are computed from."""
     y = trainer.data.y_noisy
     losses = torch.stack([fn(logits[i], y[i]) for i, fn in enumerate(trainer.loss_fns)])
     pred = logits.argmax(2)
-    return {"pred": pred.to(torch.int16), "correct": pred == y, "loss": losses.float()}
+    label = torch.broadcast_to(y, pred.shape).to(torch.int16)
+    return {"pred": pred.to(torch.int16), "label": label, "correct": pred == y,
+            "loss": losses.float()}
 
 
 CORE_PROBES: dict[str, Probe] = {"per_example": Probe(per_example, writes="npz")}

@@ -75,12 +75,21 @@ def gallery_entry(fid: str, spec: dict, caption: str) -> dict:
 
 
 def built_counts(results: str | Path = "results") -> dict[str, int]:
-    """Numbers for the report's landing page: figures and training runs found on disk."""
+    """Numbers for the report's landing page: figures and training runs found on disk, and the
+    claims scorecard's counts once it is built."""
     results = Path(results)
     figures = [p for p in (results / "figures").rglob("*")
                if p.suffix == ".png" or (p.suffix == ".csv" and p.with_suffix(".md").exists())]
-    return {"figures": len(figures),
-            "training runs": sum(1 for _ in (results / "runs").glob("*/*/history.csv"))}
+    out = {"figures": len(figures),
+           "training runs": sum(1 for _ in (results / "runs").glob("*/*/history.csv"))}
+    card = results / "claims.json"
+    if card.is_file():  # the claims scorecard's verdicts (memrepro.claims)
+        from memrepro.claims import read_json
+
+        c = read_json(card)["counts"]
+        out.update({"claims held": c["held"], "claims failed": c["failed"],
+                    "expected but failed": c["expected_but_failed"]})
+    return out
 
 
 def job_spec(fid: str, plan, titled: bool = True):

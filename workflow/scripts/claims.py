@@ -1,4 +1,4 @@
-"""Snakemake script: the claims scorecard (results/claims.json, results/claims.md)."""
+"""Snakemake script: the claims scorecard (results/claims.json, .md and .csv)."""
 
 from memrepro import catalog, claims
 from memrepro.logs import to_log
@@ -9,4 +9,5 @@ card = claims.evaluate(catalog.claims(), claims.load_tables(dict(sm.params.table
                        sm.params.scale)
 claims.write_json(sm.output.json, card)
 claims.write_markdown(sm.output.md, card)
+claims.write_csv(sm.output.csv, card)
 log.info("claims at scale %s: %s", sm.params.scale, card["counts"])

@@ -1,9 +1,20 @@
-"""Arpit et al. 2017: headline claims, measured on the tidy tables of Figs. 8-9
+"""Arpit et al. 2017: headline claims, measured on the tidy tables of Figs. 1 and 8-9
 (``memrepro.claims``)."""
 
 import numpy as np
 
 from memrepro.claims import Claim, final_metric
+
+
+def _fig1_dispersion(noise, eta):
+    """Fig. 1: the within-class dispersion of the panel trained with this noise (name, rate):
+    the spread of its per-example rates around their class means over Binomial's
+    (memrepro.papers.ar.per_example.class_dispersion)."""
+    def measure(tables):
+        d = tables["ar/fig1"]
+        d = d[(d["curve"] == "measured") & (d["noise"] == noise) & (abs(d["eta"] - eta) < 1e-9)]
+        return None if d.empty else float(d["dispersion"].iloc[0])
+    return measure
 
 
 def _rand_y(tables, fid="ar/fig8"):
@@ -54,4 +65,15 @@ CLAIMS = (
           note="at smoke the CNN trains 15 epochs and fits none of the noisy label sets "
                "(final J1 <= 0.82 at eta >= 0.2), so 'before the noise is fitted' has no "
                "epoch to compare with"),
+    Claim("AR-4", "For randX, apparent differences in difficulty are well modeled as random "
+          "Binomial noise: random inputs are all equally difficult", "Sec. 3.1, Fig. 1",
+          "ar/fig1", "within-class dispersion of randX's per-example misclassification rates "
+          "after one epoch: their spread around the class means over Binomial(runs, class "
+          "rate)'s (1: equally hard; a single Binomial for all examples would mistake the "
+          "label prior for difficulty)", _fig1_dispersion("random_inputs", 1.0), "<=", 1.5),
+    Claim("AR-5", "On real data many examples are consistently classified (in)correctly "
+          "after one epoch: easy and hard examples", "Sec. 3.1, Fig. 1", "ar/fig1",
+          "within-class dispersion of the real data's per-example misclassification rates "
+          "after one epoch (well above 1: examples of one class differ in difficulty)",
+          _fig1_dispersion("random_labels", 0.0), ">=", 2.0),
 )
