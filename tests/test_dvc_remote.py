@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ROOT, snakemake
+from conftest import ROOT, small_params, snakemake
 
 from memrepro.config import resolve
 
@@ -82,30 +82,6 @@ def _copy_project(dest):
             shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
         else:
             shutil.copy2(src, dst)
-
-
-def _panel_series(figure):
-    """The (experiment, loss) entries of a figure's panels, as config._check_figures reads them."""
-    return [s for panel in figure.get("panels", []) for s in panel.get("series") or [panel]]
-
-
-def _small_params(path, keep=SMALL_FIGURES):
-    """Rewrite params.yaml at ``path`` to build only the figures ``keep``: the other figures go,
-    and so do the experiments that no remaining figure uses (from every scale's overlay too,
-    which may only name existing experiments and figures). Done on the loaded mappings, so the
-    anchors and any other top-level keys of params.yaml do not matter."""
-    params = yaml.safe_load(path.read_text())
-    params["figures"] = {fid: params["figures"][fid] for fid in keep}
-    used = {s["experiment"] for f in params["figures"].values() for s in _panel_series(f)}
-    params["experiments"] = {k: v for k, v in params["experiments"].items() if k in used}
-    params["partitions"] = {k: v for k, v in (params.get("partitions") or {}).items()
-                            if v["experiment"] in used}
-    for overlay in (params.get("scales") or {}).values():
-        for key, names in (("experiments", used), ("figures", keep)):
-            if (overlay or {}).get(key):
-                overlay[key] = {k: v for k, v in overlay[key].items() if k in names}
-    path.write_text(yaml.safe_dump(params, sort_keys=False))
-    return params
 
 
 def _files(root):
@@ -191,7 +167,7 @@ def test_push_clone_pull_then_snakemake_plans_nothing(tmp_path):
     _, url = default_remote(build)
     remote = (build / ".dvc" / url).resolve()
     assert remote.parent == tmp_path, remote  # the default resolves beside build/ and clone/
-    experiments = len(_small_params(build / "params.yaml")["experiments"])
+    experiments = len(small_params(build / "params.yaml", SMALL_FIGURES)["experiments"])
     assert experiments >= 2  # for step 6
 
     # 1. build at smoke scale the way a user would, commit the lock, push the bytes

@@ -38,6 +38,10 @@ def test_record_holds_commit_settings_data_lock_and_image(tmp_path, monkeypatch)
     assert rec["requirements_lock_sha256"] == io.sha256("requirements.lock")
     assert rec["image_base"].endswith("@sha256:abc") and "image_note" not in rec
     assert provenance.record(SPECS) == provenance.record(SPECS)  # no time in it
+    # a run plotted in two panels counts once, and the digest is that of the distinct runs
+    twice = provenance.record(SPECS + SPECS[:1])
+    assert twice["runs"] == 2 and twice["settings_sha256"] == rec["settings_sha256"]
+    assert provenance.settings_digest(SPECS[:1]) != rec["settings_sha256"]
 
 
 def test_no_git_repository_is_said_not_raised(tmp_path, monkeypatch):
@@ -50,8 +54,8 @@ def test_no_git_repository_is_said_not_raised(tmp_path, monkeypatch):
 
 
 def test_figure_params_and_record_from_them(tmp_path, monkeypatch):
-    params = provenance.figure_params(
-        [{"experiment": "e", "slug": "a", "dataset": "digits"}], ["results/data/cifar.npz"])
+    cell = {"experiment": "e", "slug": "a", "dataset": "digits"}
+    params = provenance.figure_params([cell, dict(cell)], ["results/data/cifar.npz"])
     assert params["runs"] == 1 and sorted(params["sidecars"]) == ["cifar", "digits"]
     rec = provenance.figure_record(params)
     assert rec["settings_sha256"] == params["settings_sha256"] and rec["runs"] == 1

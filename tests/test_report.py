@@ -20,8 +20,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import snakemake
-from test_dvc_remote import _small_params
+from conftest import small_params, snakemake
 
 from memrepro import catalog, claims
 from memrepro.report import (
@@ -139,7 +138,7 @@ def _screenshot(browser, page, tmp_path, name):
 
 @pytest.mark.slow
 def test_the_report_opens_on_a_gallery_in_figure_order(workdir, tmp_path):
-    params = _small_params(workdir / "params.yaml", keep=("ar/fig7", "ps/symmetry"))
+    params = small_params(workdir / "params.yaml", keep=("ar/fig7", "ps/symmetry"))
     params["figures"]["ar/fig12"] = {**params["figures"]["ar/fig7"],
                                      "title": "AR Fig. 12: a copy of Fig. 7"}
     params["figures"]["ps/fig7"] = {**params["figures"]["ar/fig7"],  # the same file name

@@ -1,9 +1,15 @@
-"""The smoke DAG through a real single-node SLURM cluster (workflow/profiles/slurm).
+"""A smoke build through a real single-node SLURM cluster (workflow/profiles/slurm).
 
 The test starts munged, slurmctld and slurmd from the Debian packages (slurm-wlm, munge) on
 localhost, everything in a temporary directory, and runs `snakemake --workflow-profile
-workflow/profiles/slurm figures`: every job goes through sbatch, training jobs ask for a GPU
-(two stand-in GPUs backed by /dev/null and /dev/zero). See docs/cluster.md.
+workflow/profiles/slurm figures` on a small plan (AR Fig. 7 and PS's symmetry table: every
+kind of job, data to claims, two of them training jobs): every job goes through sbatch,
+training jobs ask for a GPU (two stand-in GPUs backed by /dev/null and /dev/zero), the others
+for none. The whole smoke DAG proves nothing more and took 925 s on 2 cores (96 jobs):
+MEMREPRO_SLURM_FIGURES=all builds it. See docs/cluster.md.
+
+CI installs the packages and sets MEMREPRO_REQUIRE_SLURM=1: a missing tool or a cluster that
+does not come up then fails the test instead of skipping it.
 
 Needs root (slurmd starts the jobs) and a free /etc/slurm/slurm.conf: the executor plugin's
 job step drops SLURM_CONF before its srun, so the config must be found at the default path;
@@ -22,7 +28,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import snakemake
+from conftest import small_params, snakemake
 
 from memrepro.captions import figure_stem
 from memrepro.config import resolve
@@ -64,7 +70,7 @@ def _node_line():
     out = subprocess.run(["slurmd", "-C"], capture_output=True, text=True, timeout=30)
     line = next((x for x in out.stdout.splitlines() if x.startswith("NodeName=")), None)
     if out.returncode != 0 or line is None:
-        pytest.skip(f"`slurmd -C` did not describe this node: {out.stderr.strip()}")
+        _skip(f"`slurmd -C` did not describe this node: {out.stderr.strip()}")
     name = line.split()[0].split("=", 1)[1]
     return name, f"{line} NodeAddr=127.0.0.1 Gres=gpu:{N_GPUS} State=UNKNOWN"
 
@@ -130,20 +136,27 @@ def _stop(procs):
             proc.wait(timeout=10)
 
 
+def _skip(why):
+    """Skip, or fail where CI asks for the real thing (MEMREPRO_REQUIRE_SLURM=1)."""
+    if os.environ.get("MEMREPRO_REQUIRE_SLURM") == "1":
+        pytest.fail(f"MEMREPRO_REQUIRE_SLURM=1 but {why}")
+    pytest.skip(why)
+
+
 @pytest.fixture
 def slurm_cluster():
     """munged + slurmctld + slurmd on localhost; yields the path of slurm.conf."""
     missing = [t for t in TOOLS if shutil.which(t) is None]
     if missing:
-        pytest.skip(f"SLURM/munge not installed (missing {', '.join(missing)}); "
+        _skip(f"SLURM/munge not installed (missing {', '.join(missing)}); "
                     "see docs/cluster.md: apt-get install -y slurm-wlm munge")
     if os.geteuid() != 0:
-        pytest.skip("needs root: slurmd runs as root here and starts the jobs")
+        _skip("needs root: slurmd runs as root here and starts the jobs")
     if DEFAULT_CONF.is_symlink() and not DEFAULT_CONF.exists():
         DEFAULT_CONF.unlink()  # a dangling link left by an interrupted run of this test
     if DEFAULT_CONF.exists() or DEFAULT_CONF.is_symlink():
-        pytest.skip(f"{DEFAULT_CONF} exists (a real cluster or another run of this test); "
-                    "refusing to replace it")
+        _skip(f"{DEFAULT_CONF} exists (a real cluster or another run of this test); "
+              "refusing to replace it")
 
     d = Path(tempfile.mkdtemp(prefix="memrepro-slurm-"))
     d.chmod(0o755)  # munged wants its socket directory searchable by everyone
@@ -170,7 +183,7 @@ def slurm_cluster():
                          f"--pid-file={d}/munge/munged.pid", f"--seed-file={d}/munge/seed",
                          f"--log-file={d}/munge/munged.log"])
         if not _wait(sock.exists, 15):
-            pytest.skip(f"munged did not start:\n{_tail(logs['munged'])}\n"
+            _skip(f"munged did not start:\n{_tail(logs['munged'])}\n"
                         f"{_tail(d / 'munge' / 'munged.log')}")
 
         if not DEFAULT_CONF.parent.exists():
@@ -190,7 +203,7 @@ def slurm_cluster():
             return res.stdout.strip() == "idle"
 
         if not _wait(idle, 60) or any(p.poll() is not None for p in procs):
-            pytest.skip("SLURM did not come up (node not idle within 60 s):\n"
+            _skip("SLURM did not come up (node not idle within 60 s):\n"
                         + "\n".join(f"--- {n}\n{_tail(p)}" for n, p in logs.items())
                         + f"\n--- slurmctld.log\n{_tail(d / 'slurmctld.log')}"
                         + f"\n--- slurmd.log\n{_tail(d / 'slurmd.log')}")
@@ -240,8 +253,10 @@ def _job_stats(text):
     return counts
 
 
-def test_smoke_dag_through_slurm(slurm_cluster, workdir, monkeypatch):
+def test_smoke_build_through_slurm(slurm_cluster, workdir, monkeypatch):
     conf = slurm_cluster
+    if os.environ.get("MEMREPRO_SLURM_FIGURES", "small") != "all":
+        small_params(workdir / "params.yaml")
     # train_gpus() (workflow/rules/common.smk) asks for a GPU when it sees one; this machine
     # has none, so tell it about the cluster's (stand-in) GPU: training jobs then hold gpu=1
     monkeypatch.setenv("MEMREPRO_GPU_COUNT", "1")
@@ -295,4 +310,4 @@ def test_smoke_dag_through_slurm(slurm_cluster, workdir, monkeypatch):
             assert seen.group(1) in {str(i) for i in range(N_GPUS)}, (j["Comment"], seen[0])
         else:
             assert seen.group(1) == "unset", (j["Comment"], seen[0])
-    print(f"smoke DAG through SLURM: {len(jobs)} sbatch jobs in {elapsed:.0f} s")
+    print(f"smoke build through SLURM: {len(jobs)} sbatch jobs in {elapsed:.0f} s")

@@ -8,8 +8,7 @@ import re
 
 import pytest
 import yaml
-from conftest import snakemake
-from test_dvc_remote import _small_params
+from conftest import small_params, snakemake
 
 from memrepro.folded import cells_label, digest, fold
 from memrepro.terminal import WIDTH, ShortLines, summarise_files, summarise_reason, wrap
@@ -107,7 +106,7 @@ def test_a_build_prints_short_lines_and_a_changed_param_says_so(workdir):
     """A real build of AR Fig. 1 (three training jobs of 100 cells each: the longest job
     records of the smoke DAG, about 20 s), then a dry run after changing one experiment's
     learning rate."""
-    _small_params(workdir / "params.yaml", keep=("ar/fig1",))
+    small_params(workdir / "params.yaml", keep=("ar/fig1",))
     res = snakemake(workdir, "--cores", "2", "figures")
     assert res.returncode == 0, res.stderr[-3000:]
     assert not _long_lines(res), _long_lines(res)[:3]

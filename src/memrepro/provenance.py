@@ -6,7 +6,7 @@ One record (a flat JSON object) holds:
   the repository is unavailable (the container image has no ``.git``), ``commit`` is None and
   ``git_note`` says why;
 - ``settings_sha256``: sha256 of the canonical JSON of the resolved specs of every run it
-  plots (sorted by experiment and slug), and ``runs``, how many;
+  plots (each once, sorted by experiment and slug), and ``runs``, how many distinct runs;
 - ``datasets``: ``{name: sha256}`` of each prepared dataset, from its ``.json`` sidecar (the
   key ``sha256`` that ``memrepro.data.prepare`` writes);
 - ``requirements_lock_sha256``: sha256 of ``requirements.lock``;
@@ -48,10 +48,18 @@ def canonical_json(obj: Any) -> str:
                       default=io._jsonable)
 
 
+def _run_key(spec: dict) -> tuple[str, str]:
+    return str(spec.get("experiment", "")), str(spec.get("slug", ""))
+
+
+def distinct_runs(specs: Iterable[dict]) -> list[dict]:
+    """Each run once (a figure may plot a run in several panels), in (experiment, slug) order."""
+    return sorted({_run_key(s): s for s in specs}.values(), key=_run_key)
+
+
 def settings_digest(specs: Iterable[dict]) -> str:
-    """sha256 of the canonical JSON of run specs, in (experiment, slug) order."""
-    ordered = sorted(specs, key=lambda s: (str(s.get("experiment", "")), str(s.get("slug", ""))))
-    return hashlib.sha256(canonical_json(ordered).encode()).hexdigest()
+    """sha256 of the canonical JSON of the distinct runs' specs, in (experiment, slug) order."""
+    return hashlib.sha256(canonical_json(distinct_runs(specs)).encode()).hexdigest()
 
 
 def git_state(root: str | os.PathLike = ".") -> dict[str, Any]:
@@ -96,7 +104,7 @@ def record(specs: Iterable[dict] = (), datasets: dict[str, str | None] | None = 
            runs: int | None = None) -> dict[str, Any]:
     """The provenance record. ``specs``: the runs' resolved specs (or give their
     ``settings_sha256`` and ``runs`` count directly); ``datasets``: ``{name: sha256}``."""
-    specs = list(specs)
+    specs = distinct_runs(specs)
     image = image_base()
     rec = {
         **git_state(root),
@@ -115,7 +123,7 @@ def figure_params(cells: Iterable[dict], inputs: Iterable[str]) -> dict[str, Any
     """What a figure job needs for its record, known when the DAG is built (no file read):
     the digest of its runs' specs and the sidecars of the datasets its runs train on or its
     inputs name (``results/data/<name>.npz``)."""
-    cells = list(cells)
+    cells = distinct_runs(cells)
     names = {c["dataset"]: None for c in cells if c.get("dataset")}
     for f in inputs:
         m = re.fullmatch(r"(.*/data)/([^/]+)\.npz", str(f))
