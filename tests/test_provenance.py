@@ -88,3 +88,29 @@ def test_a_table_figure_ends_in_the_provenance_line(tmp_path, monkeypatch):
     md = tmp_path / "t.md"
     write_table_figure(pd.DataFrame({"a": [1]}), tmp_path / "t.csv", md, "Cap.", rec)
     assert json.loads(provenance.show(md)) == rec
+
+
+def test_check_finds_every_figure_and_names_a_file_without_the_record(tmp_path, monkeypatch,
+                                                                     capsys):
+    rec = _record(tmp_path, monkeypatch)
+    figures = tmp_path / "figures"
+    write_figure(_figure(), figures / "ar/f1.pdf", figures / "ar/f1.png", "Cap.", rec)
+    write_table_figure(pd.DataFrame({"a": [1]}), figures / "ps/t.csv", figures / "ps/t.md",
+                       "Cap.", rec)
+    lines, problems = provenance.check(figures)
+    assert problems == [] and len(lines) == 2
+    assert f"commit {rec['commit'][:12]}" in lines[0] and rec["settings_sha256"][:12] in lines[0]
+    assert provenance.main(["--check", str(figures)]) == 0
+    assert "2 figures carry their provenance, 0 do not" in capsys.readouterr().out
+    # a PNG redrawn without the record, and one whose record differs from its PDF's
+    write_figure(_figure(), figures / "ar/f2.pdf", figures / "ar/f2.png", "Cap.", rec)
+    write_figure(_figure(), tmp_path / "x.pdf", figures / "ar/f2.png", "Cap.", None)
+    write_figure(_figure(), figures / "ar/f3.pdf", figures / "ar/f3.png", "Cap.", rec)
+    write_figure(_figure(), tmp_path / "y.pdf", figures / "ar/f3.png", "Cap.",
+                 {**rec, "commit": "0" * 40})
+    _, problems = provenance.check(figures)
+    assert len(problems) == 2
+    assert "ar/f2: no provenance record in f2.caption.txt, f2.png" in problems[0]
+    assert "ar/f3: its files carry different records" in problems[1]
+    assert provenance.main(["--check", str(figures)]) == 1
+    assert provenance.main(["--check", str(tmp_path / "none")]) == 1  # nothing built

@@ -19,6 +19,7 @@ figures that carry it stay byte-deterministic. Show a built figure's record::
     python -c "from PIL import Image; \
       print(Image.open('results/figures/ps/fig1_standin.png').text['Provenance'])"
     python -m memrepro.provenance results/figures/ps/fig1_standin.pdf
+    python -m memrepro.provenance --check      # every figure: one record in all its files
 
 Torch-free: the figure jobs use it.
 """
@@ -166,6 +167,60 @@ def show(path: str | os.PathLike) -> str | None:
     return lines[-1][len(KEY) + 2:] if lines else None
 
 
-if __name__ == "__main__":  # python -m memrepro.provenance FIGURE_FILE...
-    for arg in sys.argv[1:]:
+def figure_files(folder: str | os.PathLike) -> dict[str, list[Path]]:
+    """Every built figure under ``folder`` (results/figures), by stem: a drawn figure's PNG,
+    PDF and caption, a table figure's Markdown."""
+    found: dict[str, list[Path]] = {}
+    for p in sorted(Path(folder).rglob("*")):
+        name = p.name
+        stem = (name[:-len(".caption.txt")] if name.endswith(".caption.txt")
+                else p.stem if p.suffix in (".png", ".pdf", ".md") else None)
+        if stem is not None:
+            found.setdefault(str(p.parent / stem), []).append(p)
+    return found
+
+
+def check(folder: str | os.PathLike) -> tuple[list[str], list[str]]:
+    """(one line per figure: commit, settings digest, runs; the problems). A figure's files
+    must all carry one record, with a commit (or a note why there is none) and a settings
+    digest."""
+    lines, problems = [], []
+    for stem, files in figure_files(folder).items():
+        records = {f.name: show(f) for f in files}
+        missing = [n for n, r in records.items() if r is None]
+        if missing:
+            problems.append(f"{stem}: no provenance record in {', '.join(missing)}")
+            continue
+        if len(set(records.values())) > 1:
+            problems.append(f"{stem}: its files carry different records: {', '.join(records)}")
+            continue
+        rec = json.loads(next(iter(records.values())))
+        if not rec.get("settings_sha256") or ("commit" not in rec):
+            problems.append(f"{stem}: the record lacks the commit or the settings digest")
+            continue
+        commit = (rec["commit"] or "none")[:12] + (" (dirty)" if rec.get("dirty") else "")
+        lines.append(f"{stem}: commit {commit}, settings {rec['settings_sha256'][:12]}, "
+                     f"{rec.get('runs')} runs, in {' '.join(sorted(records))}")
+    return lines, problems
+
+
+def main(argv: list[str]) -> int:
+    """``python -m memrepro.provenance FILE...``: each file's record.
+    ``python -m memrepro.provenance --check [results/figures]``: every figure's files carry
+    the same record, with commit and settings digest; exit 1 otherwise."""
+    if argv[:1] == ["--check"]:
+        folder = argv[1] if len(argv) > 1 else "results/figures"
+        lines, problems = check(folder)
+        print("\n".join(lines))
+        for p in problems:
+            print(f"PROBLEM {p}", file=sys.stderr)
+        print(f"{len(lines)} figures carry their provenance, {len(problems)} do not"
+              + ("" if lines or problems else f" (no figures under {folder})"))
+        return 1 if problems or not lines else 0
+    for arg in argv:
         print(f"{arg}: {show(arg)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
