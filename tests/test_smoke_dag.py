@@ -120,6 +120,9 @@ def test_smoke_dag_builds_every_figure_and_is_idempotent(workdir):
     failed = [f"{r['id']}: {r['quantity']} = {r['value']} ({r['kind']} {r['threshold']})"
               for r in card["claims"] if r["expected"] and r["verdict"] != "holds"]
     assert failed == [], failed
+    # ... and the report opens on it, above the figures, a row per claim
+    assert desc.index("Claims scorecard") < desc.index('<article class="memrepro-figure">')
+    assert all(f">{r['id']}<" in desc for r in card["claims"])
     # the at-a-glance status view agrees: every job of the build is done
     from memrepro.build_status import assess, plan_jobs
 
