@@ -23,8 +23,12 @@ rule claims:
         md=CLAIMS_MD,
         # the HTML report shows this table at the top of its landing page (the `scorecard`
         # param marks it for workflow/report/workflow.rst)
-        csv=report(CLAIMS_CSV, caption="../report/claims.rst", category="Claims scorecard",
-                   labels={"figure": "all claims"}),
+        csv=report(
+            CLAIMS_CSV,
+            caption="../report/claims.rst",
+            category="Claims scorecard",
+            labels={"figure": "all claims"},
+        ),
     log:
         CLAIMS_LOG,
     conda:
