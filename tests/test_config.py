@@ -154,6 +154,19 @@ def test_dry_run_plans_paper_grid_without_network(workdir):
     assert not (workdir / "results").exists() and not (workdir / "resources").exists()
 
 
+def test_the_summary_needs_every_training_job(workdir):
+    """The summary declares one history per training job (workflow/rules/figures.smk) and
+    reads them all: asked for alone, it still plans every training job."""
+    plan = resolve(load_params())
+    res = snakemake(workdir, "-n", "results/summary_cells.json")
+    assert res.returncode == 0, res.stderr
+    out = res.stdout + res.stderr
+    table = out[out.index("Job stats"):out.index("total")]
+    train_jobs = sum(int(line.split()[1]) for line in table.splitlines()
+                     if line.startswith("train_"))
+    assert train_jobs == len(plan.groups) > 30
+
+
 def test_plan_is_a_copy_of_the_config():
     cfg = load_params()
     before = copy.deepcopy(cfg)

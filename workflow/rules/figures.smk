@@ -78,10 +78,13 @@ rule table_figure:
 # DVC's view of the results: a few numbers per experiment (one file each, `dvc metrics show`
 # prints one row per file), every cell's final numbers (results/summary_cells.json), and each
 # cell's curves (`dvc plots show`; declared one by one, as a directory() output would leave
-# Snakemake's .snakemake_timestamp among them)
+# Snakemake's .snakemake_timestamp among them). It reads every cell's history (params) but
+# declares one per training job: a job writes all its cells' files at once, so one stands for
+# the rest, and Snakemake, which records each input's checksum for every output, then does
+# 37 x 617 checksums at smoke instead of 579 x 617 (about 10 s of its main process).
 rule summary:
     input:
-        [history_path(c) for c in PLAN.cells.values()],
+        [history_path(g["cells"][0]) for g in PLAN.groups.values()],
     output:
         metrics=summary_paths(PLAN.cells.values()),
         cells=SUMMARY_CELLS,
