@@ -23,8 +23,12 @@ def test_default_plan_has_the_ps_grid():
         cfg = load_params()
         cfg["scale"] = scale
         plan = resolve(cfg)
-        # ResNet-32: 3 losses, Inception-Lite and ResNet-18: 4 losses; 4 noise rates; 1 seed
-        assert len([c for c in plan.cells.values() if c["paper"] == "ps"]) == (3 + 4 + 4) * 4
+        # ResNet-32: 3 losses, Inception-Lite and ResNet-18: 4 losses; 4 noise rates (smoke: 3,
+        # without 0.2); 1 seed
+        ps = [c for c in plan.cells.values() if c["paper"] == "ps"]
+        rates = {c["noise"]["rate"] for c in ps}
+        assert rates == ({0.0, 0.4, 0.6} if scale == "smoke" else {0.0, 0.2, 0.4, 0.6})
+        assert len(ps) == (3 + 4 + 4) * len(rates)
         # AR Fig. 1: real, randX, randY x 100 initialisations on one noise draw each
         ar = [c for c in plan.cells.values() if c["experiment"].startswith("ar_fig1")]
         assert len(ar) == 300 and {c["noise"]["seed"] for c in ar} == {0}
@@ -123,7 +127,11 @@ def test_figure_panel_must_name_a_trained_loss():
 @pytest.mark.parametrize("change,needles", [
     ({"scale": "huge"}, ["scale", "'huge'"]),
     ({"experiments": {"ps_resnet18_mnist": {"losses": ["cce", "hinge"]}}}, ["'hinge'"]),
-    ({"experiments": {"ps_resnet18_mnist": {"noise": {"rates": [0.2, 1.0]}}}}, ["rates[1]"]),
+    # (the smoke overlay sets PS's rates too: the bad ones go into both)
+    ({"experiments": {"ps_resnet18_mnist": {"noise": {"rates": [0.2, 1.0]}}},
+      "scales": {"smoke": {"experiments": {
+          "ps_resnet18_mnist": {"noise": {"rates": [0.2, 1.0]}}}}}},
+     ["rates[1]"]),
     ({"datasets": {"mnist": {"source": "npz", "path": "missing.npz"}}}, ["missing.npz"]),
 ])
 def test_snakemake_exits_before_any_job(workdir, change, needles):

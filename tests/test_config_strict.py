@@ -215,6 +215,7 @@ def test_full_rate_noises_come_from_the_registry(monkeypatch):
     cfg = load_params()
     exp = cfg["experiments"]["ps_resnet18_mnist"]
     exp["noise"] = {"name": "symmetric_other", "rates": [0.2, 1.0]}
+    cfg["scales"]["smoke"]["experiments"]["ps_resnet18_mnist"].pop("noise")  # smoke's rates
     with pytest.raises(ConfigError) as err:
         resolve(cfg)
     assert ("experiments.ps_resnet18_mnist.noise.rates[1]: 1.0 is not allowed for noise "
