@@ -77,6 +77,7 @@ def test_eta_outside_unit_interval(rate):
     cfg = load_params()
     cfg["experiments"]["ps_resnet18_mnist"]["noise"] = {"name": "symmetric_other",
                                                         "rates": [0.2, rate]}
+    cfg["scales"]["smoke"]["experiments"]["ps_resnet18_mnist"].pop("noise")  # smoke's rates
     _bad(cfg, "experiments.ps_resnet18_mnist.noise.rates[1]", repr(rate))
 
 
