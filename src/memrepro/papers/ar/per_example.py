@@ -37,6 +37,12 @@ RATE_COLUMNS = ["panel", "panel_title", "experiment", "dataset", "noise", "eta",
 MEASURED, BINOMIAL, BINOMIAL_CLASS = "measured", "binomial", "binomial_class"
 
 
+def class_means(rate, label) -> np.ndarray:
+    """Per example, the mean of ``rate`` over the examples with its ``label``."""
+    _, inverse = np.unique(np.asarray(label), return_inverse=True)
+    return (np.bincount(inverse, weights=rate) / np.bincount(inverse))[inverse]
+
+
 def class_dispersion(rate, label, runs: int) -> float:
     """Within-class dispersion index of per-example rates over ``runs`` runs:
 
@@ -46,10 +52,8 @@ def class_dispersion(rate, label, runs: int) -> float:
     Binomial(runs, p_c) noise (all equally hard), above 1 when some are harder than others of
     their class, below 1 when runs move whole classes together. NaN when every class rate is 0
     or 1 (no Binomial spread to compare with)."""
-    rate, label = np.asarray(rate, float), np.asarray(label)
-    _, inverse = np.unique(label, return_inverse=True)
-    p = np.bincount(inverse, weights=rate) / np.bincount(inverse)
-    pc = p[inverse]
+    rate = np.asarray(rate, float)
+    pc = class_means(rate, label)
     expected = float(np.sum(pc * (1 - pc)) / runs)
     return float(np.sum((rate - pc) ** 2) / expected) if expected > 0 else float("nan")
 
@@ -95,9 +99,7 @@ def per_example_rates(entries: Iterable[tuple[int, str, dict, list[str | Path]]]
             rng = np.random.default_rng(1)
             draws = rng.binomial(runs, rate.mean(), size=rate.size) / runs
             curves.append((BINOMIAL, np.sort(draws), np.full(rate.size, -1)))
-            _, inverse = np.unique(label, return_inverse=True)
-            p_class = (np.bincount(inverse, weights=rate) / np.bincount(inverse))[inverse]
-            draws = rng.binomial(runs, p_class) / runs
+            draws = rng.binomial(runs, class_means(rate, label)) / runs
             order = np.lexsort((label, draws))
             curves.append((BINOMIAL_CLASS, draws[order], label[order]))
         dispersion = class_dispersion(rate, label, runs)
