@@ -104,3 +104,12 @@ rule all:
     default_target: True
     input:
         rules.figures.input,
+
+
+# The last line of a build: the claims scorecard's count, naming every claim expected at this
+# scale that failed (the same verdicts as results/claims.md), when results/ has a scorecard of
+# this scale.
+onsuccess:
+    from memrepro.claims import print_end_of_build
+
+    print_end_of_build(rules.claims.output.json, PLAN.scale)

@@ -43,13 +43,23 @@ def reduced_models(spec: dict, plan) -> bool:
 
 
 def figure_title(spec: dict, plan) -> str:
-    notes = [f"{plan.scale} scale"]
+    notes = [f"{plan.scale} scale"] + ([f"seed offset {plan.config['seed_offset']}"]
+                                       if plan.config.get("seed_offset") else [])
     subs = stand_ins(spec, plan)
     if subs:
         notes.append("STAND-IN data: " + ", ".join(f"{s} for {r}" for r, s in subs.items()))
     if reduced_models(spec, plan):
         notes.append("reduced models, see caption")
     return f"{spec['title']} [{'; '.join(notes)}]"
+
+
+def _offset_text(plan) -> str:
+    """The build's seed offset, when it is not 0 (memrepro.seeds)."""
+    offset = plan.config.get("seed_offset", 0)
+    from memrepro.seeds import SEED_OFFSET_STRIDE
+
+    return (f" Seed offset {offset}: every cell draws from seed + {offset} x "
+            f"{SEED_OFFSET_STRIDE:,}." if offset else "")
 
 
 def _train_text(exp: dict) -> str:
@@ -88,7 +98,7 @@ def figure_caption(fid: str, spec: dict, plan) -> str:
         return kind.caption(spec, plan)
     paper = catalog.paper_of(fid)
     lines = [f"{paper.citation if paper else fid.split('/')[0]}: {spec['title']}.",
-             f"Rebuilt by memrepro at scale '{plan.scale}'."]
+             f"Rebuilt by memrepro at scale '{plan.scale}'." + _offset_text(plan)]
     for e in _experiments_of(spec):
         exp = plan.experiments[e]
         ds, real = exp["resolved_dataset"], exp["dataset"]

@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import io as io_module
 import math
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -192,6 +193,22 @@ def summary_line(card: dict) -> str:
     return (f"{c['claims']} claims, {c['expected']} expected at this scale: {c['held']} hold, "
             f"{c['failed']} fail ({c['expected_but_failed']} of them expected), "
             f"{c['not_built']} not built.")
+
+
+def end_of_build_line(card: dict) -> str:
+    """The scorecard's count in one line, naming every claim expected at the scale that
+    failed (with its measured value): what ``snakemake figures`` prints last."""
+    failed = [f"{r['id']} ({r['quantity']} = {_fmt(r['value'])}, needs {_test(r)})"
+              for r in card["claims"] if r["verdict"] == FAILS and r["expected"]]
+    return (f"claims scorecard (scale {card['scale']}): {summary_line(card)}"
+            + (" EXPECTED BUT FAILED: " + "; ".join(failed) if failed else ""))
+
+
+def print_end_of_build(path: str | Path, scale: str) -> None:
+    """Print :func:`end_of_build_line` of the scorecard at ``path`` to stderr, if there is one
+    for ``scale``."""
+    if Path(path).is_file() and (card := read_json(path))["scale"] == scale:
+        sys.stderr.write(f"memrepro: {end_of_build_line(card)}\n")
 
 
 def markdown(card: dict) -> str:

@@ -111,6 +111,7 @@ def _resolve(config: dict, check_files: bool, schema_path: str | Path | None) ->
         datasets[ds] = {"name": ds, **config["datasets"][ds]}
         experiments[name] = exp
         cells.update(_expand_cells(name, exp, datasets[ds].get("stand_in_for"), scale, schema))
+    _apply_seed_offset(cells, config.get("seed_offset", 0))
     partitions = resolve_partitions(config, experiments, cells, file_probe_names())
     figures = _resolve_figures(config, overlay, datasets)
     _check_figures(figures, experiments)
@@ -119,6 +120,14 @@ def _resolve(config: dict, check_files: bool, schema_path: str | Path | None) ->
         check_user_data(config["datasets"])
     return Plan(scale, datasets, cells, experiments, figures, config,
                 make_groups(cells, experiments), partitions)
+
+
+def _apply_seed_offset(cells: dict, offset: int) -> None:
+    """Record the build's ``seed_offset`` in every cell (memrepro.seeds.cell_seed draws from
+    it); offset 0 adds nothing, so a default build's cells, and its outputs, stay as they were."""
+    if offset:
+        for cell in cells.values():
+            cell["seed_offset"] = int(offset)
 
 
 def _add_bases(datasets: dict, specs: dict) -> None:

@@ -37,6 +37,7 @@ from memrepro.optim import lr_at, make_optimizer
 from memrepro.probes import CORE_PROBES, Probe, Probes, label_metrics, mean_of
 from memrepro.progress import EpochProgress
 from memrepro.run_files import fingerprint, write_run_files
+from memrepro.seeds import cell_seed
 from memrepro.stacked import (
     Single,
     Stacked,
@@ -91,7 +92,7 @@ def _new_model(spec: dict[str, Any], x: torch.Tensor, num_classes: int) -> torch
 def build_model(spec: dict[str, Any], x: torch.Tensor, num_classes: int) -> torch.nn.Module:
     """The cell's freshly initialised model, on the CPU, from its own seed."""
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(int(spec["seed"]))
+        torch.manual_seed(cell_seed(spec))
         return _new_model(spec, x, num_classes)
 
 
@@ -185,11 +186,11 @@ class GroupTrainer:
         # dropout and noise layers draw from the global generator: seeded per (seed, epoch),
         # so a resumed run repeats the uninterrupted one (a stacked group draws for all models
         # from the first cell's seed)
-        torch.manual_seed(seed_for(self.specs[0]["seed"], epoch, GLOBAL_STREAM))
+        torch.manual_seed(seed_for(cell_seed(self.specs[0]), epoch, GLOBAL_STREAM))
         n, bs = self.data.n, int(self.tr["batch_size"])
         perms = torch.stack([
             torch.randperm(n, device=self.dev, generator=torch.Generator(device=self.dev)
-                           .manual_seed(seed_for(s["seed"], epoch)))
+                           .manual_seed(seed_for(cell_seed(s), epoch)))
             for s in self.specs])
         total = torch.zeros(self.size, device=self.dev)
         objective = None

@@ -16,5 +16,7 @@ rule noise:
         noise=lambda wc: wc.noise,
         rate=lambda wc: float(wc.rate),
         seed=lambda wc: int(wc.seed),
+        # only when set: a default build's noise jobs keep the params they were recorded with
+        **({"seed_offset": config["seed_offset"]} if config.get("seed_offset") else {}),
     script:
         "../scripts/noise.py"

@@ -18,6 +18,7 @@ from memrepro.engine import OBJECTIVE_STREAM, Objective, seed_for
 from memrepro.papers.ar.adversarial import adversarial_loss
 from memrepro.papers.ar.lass import critical_sample_ratio, pixel_box
 from memrepro.probes import Probe
+from memrepro.seeds import cell_seed
 
 
 def _model_stats(data, i: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -40,7 +41,7 @@ def measure_csr(opts: dict, trainer, epoch: int, logits: torch.Tensor) -> list[f
         mean, std = _model_stats(data, i)
         box = pixel_box(mean.flatten().cpu(), std.flatten().cpu(), opts.get("alpha", 0.25),
                         opts.get("beta", 0.2), opts.get("radius", 0.3), device=x.device)
-        gen = torch.Generator(device=x.device).manual_seed(seed_for(spec["seed"], epoch))
+        gen = torch.Generator(device=x.device).manual_seed(seed_for(cell_seed(spec), epoch))
         out.append(critical_sample_ratio(trainer.group.module(i), (x - mean) / std,
                                          max_iter=int(opts.get("max_iter", 20)),
                                          generator=gen, **box._asdict()))
@@ -53,7 +54,7 @@ def make_adversarial(trainer, epoch: int, opts: dict):
     d, model = trainer.data, trainer.group.module(0)
     box = pixel_box(d.mean.flatten().cpu(), d.std.flatten().cpu(), device=trainer.dev)
     gen = torch.Generator(device=trainer.dev).manual_seed(
-        seed_for(trainer.specs[0]["seed"], epoch, OBJECTIVE_STREAM))
+        seed_for(cell_seed(trainer.specs[0]), epoch, OBJECTIVE_STREAM))
     weight, steps = float(opts["weight"]), int(opts.get("max_iter", 20))
 
     def loss(xb: torch.Tensor, yb: torch.Tensor, ids: torch.Tensor,

@@ -34,6 +34,7 @@ from memrepro.papers.llj.gram import STAT_FIELDS, batch_gram, gram_statistics
 from memrepro.papers.llj.tod import tod_masks
 from memrepro.papers.llj.tracked import tracked_subsets
 from memrepro.probes import Probe
+from memrepro.seeds import cell_seed
 from memrepro.stacked import Single
 
 BIT_WEIGHTS = (128, 64, 32, 16, 8, 4, 2, 1)  # np.packbits' default, big-endian bit order
@@ -56,7 +57,7 @@ def tod_widths(trainer, key: str) -> list[int]:
 
 
 def _seeds(trainer) -> torch.Tensor:
-    return torch.tensor([int(s["seed"]) for s in trainer.specs], dtype=torch.int64,
+    return torch.tensor([cell_seed(s) for s in trainer.specs], dtype=torch.int64,
                         device=trainer.dev)
 
 
