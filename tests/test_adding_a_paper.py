@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ROOT
+from conftest import ROOT, hang_limit
 
 DOC = ROOT / "docs" / "adding-a-paper.md"
 
@@ -59,7 +59,7 @@ def toy_checkout(tmp_path_factory) -> Path:
 def _python(root: Path, code: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(root / "src")}
     return subprocess.run([sys.executable, "-c", code], cwd=root, env=env,
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=hang_limit(100))
 
 
 def test_the_toy_paper_resolves_and_its_probe_measures_the_margin(toy_checkout):
@@ -84,7 +84,7 @@ def test_snakemake_plans_the_toy_figure(toy_checkout):
     exe = Path(sys.executable).with_name("snakemake")
     res = subprocess.run([str(exe), "-n", "results/figures/toy/fig1_standin.png"],
                          cwd=toy_checkout, env=env, capture_output=True, text=True,
-                         timeout=300)
+                         timeout=hang_limit(100))
     assert res.returncode == 0, res.stderr[-3000:]
     out = res.stdout + res.stderr
     assert "train_toy_mlp_all" in out and re.search(r"figure\s+1", out)

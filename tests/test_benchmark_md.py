@@ -6,7 +6,7 @@ import sys
 
 import pytest
 import torch
-from conftest import ROOT
+from conftest import ROOT, hang_limit
 
 from memrepro.engine import build_model
 
@@ -58,7 +58,7 @@ def test_paper_width_parameters_and_peak_table():
 
 def test_engine_help_lists_md():
     res = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "engine.py"), "--help"],
-                         capture_output=True, text=True, timeout=60)
+                         capture_output=True, text=True, timeout=hang_limit(20))
     assert res.returncode == 0, res.stderr
     for flag in ("--md", "--md-groups", "--md-steps", "--md-width", "--peak-gbs"):
         assert flag in res.stdout

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, load_params
+from conftest import ROOT, hang_limit, load_params
 
 from memrepro import build_status
 from memrepro.config import resolve
@@ -102,14 +102,14 @@ def test_the_script_in_a_build_directory(workdir, jobs):
     now = float(int(time.time()))  # whole seconds, as the log's time stamps
     train = _tree(workdir, jobs, now)
     res = subprocess.run([sys.executable, str(ROOT / "workflow" / "scripts" / "status.py")],
-                         cwd=workdir, capture_output=True, text=True, timeout=120)
+                         cwd=workdir, capture_output=True, text=True, timeout=hang_limit(40))
     assert res.returncode == 0, res.stderr
     assert "1 running" in res.stdout and "Snakemake is running here" in res.stdout
     row = next(ln for ln in res.stdout.splitlines() if ln.startswith(train[1].name))
     assert " running " in row and " 3/10 " in row
     quick = subprocess.run([sys.executable, str(ROOT / "workflow" / "scripts" / "status.py"),
                             "-d", str(workdir), "--config", "scale=quick"],
-                           capture_output=True, text=True, timeout=120)
+                           capture_output=True, text=True, timeout=hang_limit(40))
     assert quick.returncode == 0 and "(scale quick)" in quick.stdout, quick.stderr
 
 

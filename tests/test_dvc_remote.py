@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ROOT, small_params, snakemake
+from conftest import ROOT, hang_limit, small_params, snakemake
 
 from memrepro.config import resolve
 
@@ -66,9 +66,9 @@ def _env(tmp_path):
     }
 
 
-def _run(cmd, cwd, env, ok=True, timeout=300):
+def _run(cmd, cwd, env, ok=True, typical_s=100):
     res = subprocess.run([str(c) for c in cmd], cwd=cwd, env=env, capture_output=True,
-                         text=True, timeout=timeout)
+                         text=True, timeout=hang_limit(typical_s))
     if ok:
         assert res.returncode == 0, f"{cmd}:\n{res.stdout[-2000:]}\n{res.stderr[-3000:]}"
     return res
@@ -154,7 +154,8 @@ def test_dvc_plots_render_offline(tmp_path):
     dom = subprocess.run(
         [browser, "--headless", "--no-sandbox", "--disable-gpu", "--proxy-server=127.0.0.1:9",
          f"--user-data-dir={tmp_path}/chr", "--virtual-time-budget=8000", "--dump-dom",
-         (repo / "dvc_plots/index.html").as_uri()], capture_output=True, text=True, timeout=120)
+         (repo / "dvc_plots/index.html").as_uri()], capture_output=True, text=True,
+        timeout=hang_limit(40))
     assert dom.returncode == 0, dom.stderr[-2000:]
     assert len(re.findall(r'<canvas[^>]* class="marks"', dom.stdout)) == 2, dom.stdout[-2000:]
 
@@ -175,7 +176,7 @@ def test_push_clone_pull_then_snakemake_plans_nothing(tmp_path):
     _run(["git", "add", "-A"], build, env)
     _run(["git", "commit", "-qm", "project"], build, env)
     t0 = time.time()
-    built = _run(["dvc", "repro"], build, {**env, "MEMREPRO_CORES": "1"}, timeout=900)
+    built = _run(["dvc", "repro"], build, {**env, "MEMREPRO_CORES": "1"}, typical_s=300)
     built_s = time.time() - t0
     # the stages take their cores from MEMREPRO_CORES, which is not part of what DVC records
     assert "Provided cores: 1 " in built.stdout + built.stderr, built.stderr[-2000:]

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, load_params
+from conftest import ROOT, hang_limit, load_params
 
 from memrepro import catalog
 
@@ -105,7 +105,7 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
 
 def run_python(code: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
-                          text=True, timeout=300)
+                          text=True, timeout=hang_limit(100))
 
 
 # --- (a) the core loads no paper ------------------------------------------------------------
@@ -135,7 +135,7 @@ def test_importing_the_core_loads_no_paper():
     """In a fresh interpreter, each core module in turn; the paper modules that appear in
     sys.modules are charged to the import that loaded them."""
     res = subprocess.run([sys.executable, "-c", IMPORT_EACH, json.dumps(CORE)], cwd=ROOT,
-                         capture_output=True, text=True, timeout=300)
+                         capture_output=True, text=True, timeout=hang_limit(100))
     assert res.returncode == 0, res.stderr
     out = json.loads(res.stdout.strip().splitlines()[-1])
     assert not out["failed"], f"core modules that cannot be imported: {out['failed']}"

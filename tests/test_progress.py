@@ -166,9 +166,9 @@ def test_snakemake_rerun_keeps_the_failed_attempts_log(tmp_path):
     behaviour); a training job's log (``kept``) holds both attempts."""
     (tmp_path / "Snakefile").write_text(SNAKEFILE)
     (tmp_path / "job.py").write_text(textwrap.dedent(JOB))
-    assert snakemake(tmp_path, "--cores", "1", "--keep-going", timeout=300).returncode != 0
+    assert snakemake(tmp_path, "--cores", "1", "--keep-going", timeout=100).returncode != 0
     (tmp_path / "second").touch()
-    res = snakemake(tmp_path, "--cores", "1", timeout=300)
+    res = snakemake(tmp_path, "--cores", "1", timeout=100)
     assert res.returncode == 0, res.stderr[-3000:]
     kept = (tmp_path / "logs" / "kept.log").read_text()
     assert "work of attempt 1" in kept and "work of attempt 2" in kept

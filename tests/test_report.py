@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import small_params, snakemake
+from conftest import hang_limit, small_params, snakemake
 
 from memrepro import catalog, claims
 from memrepro.report import (
@@ -102,7 +102,7 @@ def _browse(browser, page, tmp_path, *args):
         [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
          "--hide-scrollbars", "--proxy-server=127.0.0.1:9", f"--user-data-dir={tmp_path}/chr",
          "--window-size=1400,1000", "--virtual-time-budget=10000", *args, page.as_uri()],
-        capture_output=True, text=True, timeout=120)
+        capture_output=True, text=True, timeout=hang_limit(40))
     assert res.returncode == 0, res.stderr[-2000:]
     return res.stdout
 
