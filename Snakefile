@@ -66,6 +66,7 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/partition.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/claims.smk"
+include: "workflow/rules/manifest.smk"
 
 
 sys.stderr.write(
@@ -98,6 +99,7 @@ rule figures:
         figure_outputs(),
         rules.summary.output,
         rules.claims.output,
+        rules.manifest.output,
 
 
 rule all:

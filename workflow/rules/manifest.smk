@@ -1,0 +1,23 @@
+# The build's manifest (memrepro.manifest): the sha256 of every file under results/ and the
+# machine and libraries that made them. It runs last: its inputs are the figures, the summary
+# and the claims, which come after every training, noise and data job. Compare two builds with
+# `python -m memrepro.manifest compare A.json B.json`.
+
+from memrepro.manifest import MANIFEST
+
+
+rule manifest:
+    input:
+        figure_outputs(),
+        rules.summary.output,
+        rules.claims.output,
+    output:
+        MANIFEST,
+    log:
+        "logs/manifest.log",
+    conda:
+        CONDA_ENV
+    params:
+        build={"scale": PLAN.scale, "train_threads": config.get("train_threads", 1)},
+    script:
+        "../scripts/manifest.py"
