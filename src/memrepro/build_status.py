@@ -34,6 +34,8 @@ from memrepro.paths import (
     CLAIMS_MD,
     DOWNLOAD_LOG,
     FIGURE_LOG,
+    MANIFEST,
+    MANIFEST_LOG,
     PARTITION_LOG,
     PREPARE_LOG,
     SUMMARY_CELLS,
@@ -48,7 +50,7 @@ from memrepro.paths import (
 )
 from memrepro.watchdog import LOCKS
 
-KINDS = ("data", "noise", "train", "partition", "figure", "summary", "claims")
+KINDS = ("data", "noise", "train", "partition", "figure", "summary", "claims", "manifest")
 STALE_S = 600
 TAIL_BYTES = 256 * 1024
 NAME_WIDTH = 44
@@ -98,6 +100,7 @@ def plan_jobs(plan) -> list[Job]:
         jobs.append(Job("figure", stem, outs, FIGURE_LOG.format(paper=paper, name=name)))
     jobs.append(Job("summary", "summary", [SUMMARY_CELLS], SUMMARY_LOG))
     jobs.append(Job("claims", "claims", [CLAIMS_JSON, CLAIMS_MD], CLAIMS_LOG))
+    jobs.append(Job("manifest", "manifest", [MANIFEST], MANIFEST_LOG))
     return jobs
 
 

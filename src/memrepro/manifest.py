@@ -26,10 +26,9 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from memrepro import io
-from memrepro.paths import RESULTS, RESUME_STORES
+from memrepro.paths import MANIFEST, RESULTS, RESUME_STORES
 
-NAME = "manifest.json"
-MANIFEST = f"{RESULTS}/{NAME}"
+NAME = PurePosixPath(MANIFEST).name
 # top-level folders and files of results/ that are no build output
 TRANSIENT_DIRS = (PurePosixPath(RESUME_STORES).relative_to(RESULTS).as_posix(),)
 OTHER_COMMANDS = ("report.html", "replay.json")

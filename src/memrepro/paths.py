@@ -38,6 +38,8 @@ CLAIMS_JSON = RESULTS + "/claims.json"  # the claims scorecard (memrepro.claims)
 CLAIMS_MD = RESULTS + "/claims.md"
 CLAIMS_CSV = RESULTS + "/claims.csv"  # its table, for the HTML report
 CLAIMS_LOG = "logs/claims.log"
+MANIFEST = RESULTS + "/manifest.json"  # every result's sha256, the machine (memrepro.manifest)
+MANIFEST_LOG = "logs/manifest.log"
 
 
 def noise_path(dataset: str, noise: str, rate: float, seed: int) -> str:

@@ -3,7 +3,7 @@
 # and the claims, which come after every training, noise and data job. Compare two builds with
 # `python -m memrepro.manifest compare A.json B.json`.
 
-from memrepro.manifest import MANIFEST
+from memrepro.paths import MANIFEST, MANIFEST_LOG
 
 
 rule manifest:
@@ -14,7 +14,7 @@ rule manifest:
     output:
         MANIFEST,
     log:
-        "logs/manifest.log",
+        MANIFEST_LOG,
     conda:
         CONDA_ENV
     params:
