@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import tempfile
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -80,9 +81,18 @@ def write_npz(path: str | os.PathLike, **arrays: np.ndarray) -> None:
 
 
 def load_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """Load every array of an ``.npz`` without ever unpickling."""
-    with np.load(Path(path), allow_pickle=False) as f:
-        return {k: f[k] for k in f.files}
+    """Load every array of an ``.npz`` without ever unpickling. A file that is not a readable
+    ``.npz`` (truncated, overwritten) raises ValueError naming it."""
+    try:
+        with np.load(Path(path), allow_pickle=False) as f:
+            return {k: f[k] for k in f.files}
+    except (zipfile.BadZipFile, EOFError, ValueError, OSError) as err:
+        if isinstance(err, FileNotFoundError):
+            raise
+        raise ValueError(f"{path}: not a readable .npz file ({type(err).__name__}: {err}); "
+                         "damaged or truncated? `python -m memrepro.integrity` checks the "
+                         "runs' files, and a plain rerun of Snakemake rebuilds a damaged "
+                         "run") from err
 
 
 def digest(path: str | os.PathLike, algorithm: str = "sha256") -> str:
