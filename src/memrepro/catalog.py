@@ -120,6 +120,11 @@ def option_schemas() -> dict[str, dict]:
     return merged("options schema", *(p.option_schemas for p in papers().values()))
 
 
+def model_needs() -> dict[str, dict]:
+    """The model arguments each paper probe / objective needs (``Paper.model_needs``)."""
+    return merged("model need", *(p.model_needs for p in papers().values()))
+
+
 @functools.cache
 def training_hooks() -> tuple[dict, dict]:
     """(probes, objectives): name -> ``memrepro.probes.Probe`` / ``memrepro.engine.Objective``

@@ -38,6 +38,7 @@ from memrepro.config_errors import (
     load_sources,
 )
 from memrepro.paths import fmt_rate
+from memrepro.plan_checks import cell_errors, plan_errors
 from memrepro.subsets import is_partition_subset, resolve_partitions
 from memrepro.validation import (
     ENGINE_MODEL_ARGS,
@@ -93,7 +94,9 @@ def resolve(config: dict, check_files: bool = True, schema_path: str | Path | No
     and the files the config was merged from (``load_sources``), so that an error names the
     file that set the key (else params.yaml)."""
     try:
-        return _resolve(config, check_files, schema_path)
+        plan = _resolve(config, check_files, schema_path)
+        _fail(_other_scale_errors(config, schema_path))
+        return plan
     except ConfigError as err:
         raise err.attributed(sources) from None
 
@@ -115,6 +118,7 @@ def _resolve(config: dict, check_files: bool, schema_path: str | Path | None) ->
     partitions = resolve_partitions(config, experiments, cells, file_probe_names())
     figures = _resolve_figures(config, overlay, datasets)
     _check_figures(figures, experiments)
+    _fail(plan_errors(config, cells, figures, read_files=check_files))
     _add_bases(datasets, config["datasets"])
     if check_files:
         check_user_data(config["datasets"])
@@ -128,6 +132,29 @@ def _apply_seed_offset(cells: dict, offset: int) -> None:
     if offset:
         for cell in cells.values():
             cell["seed_offset"] = int(offset)
+
+
+def _other_scale_errors(config: dict, schema_path: str | Path | None) -> list[str]:
+    """Every scale's plan, not only the chosen one's: each other scale resolved on its own
+    (no file read), its error lines ending with the scale they are about."""
+    lines = []
+    for name, overlay in config["scales"].items():
+        if name == config["scale"]:
+            continue
+        try:
+            _resolve({**config, "scale": name, "scales": {name: overlay}}, False, schema_path)
+        except ConfigError as err:
+            lines += [_at_scale(line, name) for group in err.groups.values() for line in group]
+    return lines
+
+
+def _at_scale(line: str, scale: str) -> str:
+    """An error line of another scale's plan, saying which scale."""
+    if not line.lstrip().startswith("..."):  # not the "... and 3 more" line
+        tagged = Line(f"{line} (at scale {scale!r})")
+        tagged.where = getattr(line, "where", None)
+        return tagged
+    return line
 
 
 def _add_bases(datasets: dict, specs: dict) -> None:
@@ -171,7 +198,8 @@ def _experiment(name: str, raw: dict, overlay: dict, datasets: dict, schema: dic
 
 
 def _check_rates(name: str, noise: dict) -> None:
-    """eta = 1 only for a noise registered as full-rate (memrepro.noise)."""
+    """eta = 1 only for a noise registered as full-rate (memrepro.noise); each rate once (a
+    rate twice would name the same cells twice)."""
     from memrepro.noise import FULL_RATE, allows_full_rate
 
     for i, r in enumerate(noise["rates"]):
@@ -179,6 +207,9 @@ def _check_rates(name: str, noise: dict) -> None:
             raise _invalid(f"experiments.{name}.noise.rates[{i}]", r,
                            f"0 <= eta < 1 (eta = 1 only for {_names(sorted(FULL_RATE))})",
                            f" for noise {noise['name']!r}")
+        if fmt_rate(r) in map(fmt_rate, noise["rates"][:i]):
+            raise _invalid(f"experiments.{name}.noise.rates[{i}]", r,
+                           "distinct noise rates (this one is listed before)")
 
 
 def _expand_cells(name: str, exp: dict, stand_in_for: str | None, scale: str,
@@ -203,6 +234,7 @@ def _expand_cells(name: str, exp: dict, stand_in_for: str | None, scale: str,
                                                   seed_list(exp["seeds"])):
             cell = _cell(name, exp, setting, point, stand_in_for, loss, rate, seed, scale)
             cells[(name, cell["slug"])] = cell
+    _fail(cell_errors(cells))
     return cells
 
 

@@ -25,7 +25,9 @@ class Paper:
     ``epochs`` and ``every``). ``note``: a closing caption line for its figures of the kinds in
     ``note_kinds``. ``kind_note_suffix``: text appended to a kind's note in its figures.
     ``claims``: its headline claims (``memrepro.claims.Claim``, declared in its ``claims``
-    module), evaluated by the ``claims`` target."""
+    module), evaluated by the ``claims`` target. ``model_needs``: the model arguments a
+    probe or objective needs, by its name (``{"turnover": {"tod": True}}``: only a model
+    built with ``tod: true``); the configuration refuses any other model before any job."""
 
     citation: str
     kinds: dict[str, Any] = field(default_factory=dict)
@@ -38,10 +40,12 @@ class Paper:
     note_kinds: frozenset[str] = frozenset()
     kind_note_suffix: dict[str, str] = field(default_factory=dict)
     claims: tuple = ()
+    model_needs: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self):
-        unknown = sorted(set(self.option_schemas) - set(self.probes) - set(self.objectives))
-        if unknown:
-            raise ValueError(f"Paper.option_schemas: {unknown} are not allowed; allowed: the "
-                             f"paper's probes and objectives "
-                             f"{sorted({*self.probes, *self.objectives})}")
+        for what in ("option_schemas", "model_needs"):
+            unknown = sorted(set(getattr(self, what)) - set(self.probes) - set(self.objectives))
+            if unknown:
+                raise ValueError(f"Paper.{what}: {unknown} are not allowed; allowed: the "
+                                 f"paper's probes and objectives "
+                                 f"{sorted({*self.probes, *self.objectives})}")

@@ -152,6 +152,11 @@ def _allowed(err: jsonschema.ValidationError) -> str:
         return "keys that are " + _one_of(val.get("enum", []))
     if v == "type":
         return f"a value of type {val}"
+    if v == "minItems":  # e.g. losses: [] -> "a list of at least 1 of 'cce', 'mse', ..."
+        enum = (s.get("items") or {}).get("enum")
+        what = _names(enum) if enum else "item(s)"
+        return f"a list of at least {val} of {what}" + (
+            f" ({s['description'].rstrip('.')})" if s.get("description") else "")
     return s.get("description", err.message)
 
 

@@ -95,6 +95,9 @@ PAPER = Paper(
                 "track_gradients": "easy/difficult subsets tracked for gradient statistics {}"},
     file_probes=frozenset({"tod", "correctness", "grad_stats"}),
     option_schemas=OPTION_SCHEMAS,
+    # turn-over dropout needs the masked layers of a model built with tod: true
+    model_needs={name: {"tod": True} for name in
+                 ("turnover", "tod", "tod_unmuted_acc", "tod_muted_acc")},
     note=NOTE,
     note_kinds=frozenset({"curves", "score_histogram", "subset_curves", "grad_stats",
                           "example_grid"}),
