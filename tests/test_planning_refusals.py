@@ -218,6 +218,14 @@ def test_duplicate_noise_rates_are_refused():
              "distinct")
 
 
+@pytest.mark.parametrize("key, value", [("losses", ["cce", "mse", "rll", "nmse", "cce"]),
+                                        ("seeds", [0, 0])])
+def test_duplicate_losses_and_seeds_are_refused(key, value):
+    cfg = _put(load_params(), (EXP, "ps_resnet18_mnist", key), value)
+    _refused(cfg, "smoke", f"experiments.ps_resnet18_mnist.{key}: {value!r} is not allowed",
+             "each once" if key == "losses" else "distinct seeds")
+
+
 # --- 8. an empty list of losses ---------------------------------------------------------------
 
 

@@ -157,6 +157,9 @@ def _allowed(err: jsonschema.ValidationError) -> str:
         what = _names(enum) if enum else "item(s)"
         return f"a list of at least {val} of {what}" + (
             f" ({s['description'].rstrip('.')})" if s.get("description") else "")
+    if v == "uniqueItems":
+        return "each value once" + (f" ({s['description'].rstrip('.')})"
+                                    if s.get("description") else "")
     return s.get("description", err.message)
 
 
