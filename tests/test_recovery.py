@@ -51,6 +51,8 @@ def small_workflow(dest: Path, epochs: int = EPOCHS) -> Path:
         if "figures" in overlay:
             overlay["figures"] = {}
     params["scales"]["smoke"]["experiments"][EXP]["train"]["epochs"] = epochs
+    # every scale's overlay is checked: the probe epochs must lie within each one's epochs
+    params["scales"]["quick"]["experiments"][EXP]["train"]["epochs"] = max(epochs, 350)
     (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     return dest
 
@@ -375,9 +377,18 @@ def test_sweep_forgets_what_snakemake_has_recorded(tmp_path, monkeypatch):
     marker = resume.incomplete_marker(pending / "history.csv")
     marker.parent.mkdir(parents=True)
     marker.write_text('{"external_jobid": null}')
+    failed = resume.RUNS / "e" / "failed"  # a job that failed after training: its outputs
+    failed.mkdir()                          # deleted, its marker removed (its record kept)
+    for name in ("history.csv", "model.pt", "run.json"):
+        (failed / name).write_text(name)
+    resume.finish(failed, "fp")
+    for name in ("history.csv", "model.pt", "run.json"):
+        (failed / name).unlink()
     assert resume.sweep() == 1
     assert not resume.store_dir(recorded).exists()
     assert (resume.store_dir(pending) / "files" / "probes" / "p_epoch-0.npz").exists()
+    assert resume.finished([failed], ["fp"]) is not None  # restored for the rerun
+    assert (failed / "model.pt").read_text() == "model.pt"
 
 
 def test_the_incomplete_marker_path_is_snakemakes():
@@ -388,3 +399,73 @@ def test_the_incomplete_marker_path_is_snakemakes():
     for name in ("results/runs/e/c/history.csv", "results/runs/" + "x" * 300 + "/history.csv"):
         want = fp._record_path(".snakemake/incomplete", name)
         assert str(resume.incomplete_marker(name)) == want
+
+
+# --- a job that fails after training; a corrupt checkpoint (issue 19) ----------------------
+
+FAIL_AFTER_TRAINING = '\nraise RuntimeError("memrepro test: the job fails after training")\n'
+
+
+def _train_log(wd: Path) -> str:
+    return (wd / "logs/train" / EXP / "all.log").read_text()
+
+
+@pytest.mark.slow
+def test_a_job_that_fails_after_training_keeps_its_state_and_the_rerun_trains_nothing(
+        tmp_path, uninterrupted):
+    wd = small_workflow(tmp_path / "wd")
+    script = wd / "workflow/scripts/train.py"
+    good = script.read_text()
+    script.write_text(good + FAIL_AFTER_TRAINING)  # as a missing output or a late bug would
+    res = snakemake(wd, "--cores", "all", TARGET)
+    assert res.returncode != 0 and "fails after training" in _train_log(wd), res.stderr[-3000:]
+    assert not (wd / TARGET).exists()  # Snakemake deleted the failed job's outputs
+    script.write_text(good)  # the fix
+    err = rerun(wd)  # plain
+    assert_same_as(wd, uninterrupted)
+    assert "nothing trained" in _train_log(wd).split("===== attempt")[-1], err
+    assert "Nothing to be done" in rerun(wd)  # recorded now: the kept state is forgotten
+    assert not resume.store_dir(wd / RUN).exists() and not (wd / resume.STORES / EXP).exists()
+
+
+def _corrupt(path: Path) -> bytes:
+    data = path.read_bytes()
+    bad = data[: len(data) // 2]  # truncated, as a crash before the data reached the disk
+    path.write_bytes(bad)
+    return bad
+
+
+def test_a_corrupt_checkpoint_is_set_aside_named_and_the_cell_trains_from_scratch(
+        tmp_path, caplog):
+    torch.set_num_threads(1)
+    full = train_cell(_spec(), _toy(), tmp_path / "full", progress=False)
+    cut = tmp_path / "cut"
+    train_cell(_spec(), _toy(), cut, stop_after=4, progress=False)
+    bad = _corrupt(cut / "checkpoint.pt")
+    with caplog.at_level("WARNING", logger="memrepro"):
+        again = train_cell(_spec(), _toy(), cut, progress=False)
+    assert str(cut / "checkpoint.pt") in caplog.text and "cannot be read" in caplog.text
+    assert (cut / "checkpoint.pt.corrupt-1").read_bytes() == bad  # set aside, not lost
+    assert len(again) == len(full)
+    assert _bytes(cut) == _bytes(tmp_path / "full") and _same_model(cut, tmp_path / "full")
+    assert "checkpoint.pt.corrupt-1" not in {p.name for p in resume.store_dir(cut).rglob("*")}
+    # a second corrupt one does not overwrite the first
+    train_cell(_spec(), _toy(), tmp_path / "cut2", stop_after=4, progress=False)
+    (tmp_path / "cut2" / "checkpoint.pt.corrupt-1").write_bytes(b"earlier")
+    (tmp_path / "cut2" / "checkpoint.pt").write_bytes(b"\x00garbage")
+    train_cell(_spec(), _toy(), tmp_path / "cut2", progress=False)
+    assert (tmp_path / "cut2" / "checkpoint.pt.corrupt-1").read_bytes() == b"earlier"
+    assert (tmp_path / "cut2" / "checkpoint.pt.corrupt-2").read_bytes() == b"\x00garbage"
+
+
+@pytest.mark.slow
+def test_a_plain_rerun_gets_past_a_corrupt_checkpoint(tmp_path, uninterrupted):
+    wd = small_workflow(tmp_path / "wd")
+    rerun(wd)
+    (wd / TARGET).unlink()  # the job runs again (its store is forgotten: recorded) ...
+    (wd / RUN / "checkpoint.pt").write_bytes(os.urandom(4096))  # ... and finds this
+    rerun(wd)
+    assert_same_as(wd, uninterrupted)
+    log = _train_log(wd).split("===== attempt")[-1]
+    assert "checkpoint.pt" in log and "cannot be read" in log, log
+    assert (wd / RUN / "checkpoint.pt.corrupt-1").exists()

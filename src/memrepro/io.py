@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import json
 import os
 import tempfile
@@ -41,6 +42,18 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def set_aside(path: str | os.PathLike, tag: str) -> Path:
+    """Rename ``path`` to ``<name>.<tag>-<n>`` beside it, ``n`` the first number not taken,
+    so that nothing is lost; returns the new path."""
+    path = Path(path)
+    for n in itertools.count(1):
+        aside = path.with_name(f"{path.name}.{tag}-{n}")
+        if not aside.exists():
+            os.replace(path, aside)
+            return aside
+    raise AssertionError("unreachable")
 
 
 def _umask() -> int:

@@ -16,9 +16,15 @@ rerun all the same. So each cell keeps a *store* that Snakemake does not know:
   nothing (``finished``); one resumed from its checkpoint gets its earlier probe files back;
   one that starts from scratch empties its store (``begin``).
 * The store lives until Snakemake has recorded the outputs: at every start the Snakefile
-  calls ``sweep``, which deletes the done stores whose outputs Snakemake no longer marks
-  incomplete. A rerun that Snakemake later decides on (changed input or code, ``--forcerun``)
-  therefore trains again, and the files cost no space beyond the links meanwhile.
+  calls ``sweep``, which deletes the done stores whose outputs exist and are no longer
+  marked incomplete. A rerun that Snakemake later decides on (changed input or code,
+  ``--forcerun``) therefore trains again, and the files cost no space beyond the links
+  meanwhile.
+* A job that fails after training (a declared output missing, an error in the job script
+  after ``train_group``) has its outputs deleted and its marker removed by Snakemake (its
+  metadata record stays): its done store is kept (no outputs), so the rerun after the fix
+  restores the cells and trains nothing, as long as their settings (fingerprint) are
+  unchanged.
 """
 
 from __future__ import annotations
@@ -73,12 +79,13 @@ def _link(src: Path, dst: Path) -> None:
 
 
 def _files(root: Path, under: str = "") -> list[Path]:
-    """The files a cell wrote under ``root`` (relative paths; no hidden or checkpoint files)."""
+    """The files a cell wrote under ``root`` (relative paths; no hidden or checkpoint files,
+    nor a checkpoint set aside as corrupt)."""
     base = root / under
     if not base.is_dir():
         return []
     return sorted(p.relative_to(root) for p in base.rglob("*") if p.is_file()
-                  and p.name != CHECKPOINT and not any(s.startswith(".")
+                  and not p.name.startswith(CHECKPOINT) and not any(s.startswith(".")
                                                        for s in p.relative_to(root).parts))
 
 
@@ -162,15 +169,22 @@ def incomplete_marker(output: str | Path, snakemake_dir: Path = INCOMPLETE) -> P
     return snakemake_dir.joinpath(*["@" + p for p in parts[:-1]], parts[-1])
 
 
+def recorded(output: str | Path, root: str | Path = ".") -> bool:
+    """Whether Snakemake has recorded ``output`` as the output of a finished job: it exists
+    and is not marked incomplete. (Snakemake deletes a failed job's outputs, and removes
+    their markers but not their metadata records, so a record alone does not tell.)"""
+    root = Path(root)
+    return (root / output).exists() and not (root / incomplete_marker(output)).exists()
+
+
 def sweep(root: str | Path = ".") -> int:
-    """Delete the done stores under ``root`` whose outputs Snakemake has recorded (no
-    incomplete marker): called by the Snakefile at every start. Returns how many."""
+    """Delete the done stores under ``root`` whose outputs Snakemake has recorded (they
+    exist, not marked incomplete): called by the Snakefile at every start. Returns how many."""
     root, n = Path(root), 0
     for state in sorted((root / STORES).glob("**/state.json")):
         store = state.parent
         history = RUNS / store.relative_to(root / STORES) / "history.csv"
-        if (_state(store) or {}).get("done") and \
-                not (root / incomplete_marker(history)).exists():
+        if (_state(store) or {}).get("done") and recorded(history, root):
             shutil.rmtree(store, ignore_errors=True)
             n += 1
             with contextlib.suppress(OSError):
