@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -115,3 +116,31 @@ def test_every_declared_claim_is_complete():
 def test_duplicate_ids_are_refused():
     with pytest.raises(ValueError, match="defined twice"):
         catalog.unique_claims([claim(id="X-1"), claim(id="X-1")])
+
+
+def test_slope_interval_on_known_answers():
+    lo, hi = claims.slope_interval([0, 1, 2, 3], [1, 3, 5, 7])  # an exact line: no spread
+    assert lo == pytest.approx(2.0) and hi == pytest.approx(2.0)
+    # worked by hand: slope 0.6, residual SS 2.4 on 3 df, Sxx 10, t(0.975, 3) = 3.18245
+    lo, hi = claims.slope_interval([1, 2, 3, 4, 5], [2, 4, 5, 4, 5])
+    assert (lo, hi) == (pytest.approx(0.6 - 0.90013, abs=1e-4), pytest.approx(0.6 + 0.90013,
+                                                                              abs=1e-4))
+    assert all(np.isnan(claims.slope_interval([0, 1], [0, 1])))
+
+
+def test_a_trend_claim_survives_one_swapped_pair_but_not_a_flat_curve():
+    """AR-1 at smoke on another CPU: eta 0.4 and 0.6 swapped. Monotonicity fails; the slope's
+    interval still excludes 0. A curve with no trend does not."""
+    from memrepro.papers.ar.claims import CLAIMS
+
+    ar1 = next(c for c in CLAIMS if c.id == "AR-1")
+    etas = [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
+
+    def table(csr):
+        return {"ar/fig8": pd.DataFrame({"noise": "random_labels", "eta": etas, "seed": 0,
+                                         "epoch": 14, "metric": "csr", "value": csr,
+                                         "panel": 0})}
+
+    swapped = claims.evaluate_one(ar1, table([0, 0.035, 0.07, 0.04, 0.135, 0.145]), "smoke")
+    flat = claims.evaluate_one(ar1, table([0.05, 0.03, 0.06, 0.04, 0.05, 0.04]), "smoke")
+    assert swapped["verdict"] == claims.HOLDS and flat["verdict"] == claims.FAILS

@@ -266,3 +266,21 @@ def auroc(score, positive) -> float:
         return float("nan")
     ranks = s.rank().to_numpy()
     return float((ranks[pos].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
+
+
+def slope_interval(x, y, level: float = 0.95) -> tuple[float, float]:
+    """The two-sided ``level`` confidence interval of the least-squares slope of ``y`` on
+    ``x`` (Student's t with n - 2 degrees of freedom on the residuals). A trend claim that
+    needs the interval to exclude 0 holds by the data's own spread, not by one point's last
+    digits; (nan, nan) for fewer than 3 points."""
+    from scipy import stats
+
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    if len(x) < 3:
+        return float("nan"), float("nan")
+    dx = x - x.mean()
+    slope = float(dx @ (y - y.mean()) / (dx @ dx))
+    resid = y - y.mean() - slope * dx
+    se = math.sqrt(float(resid @ resid) / (len(x) - 2) / float(dx @ dx))
+    half = float(stats.t.ppf(0.5 + level / 2, len(x) - 2)) * se
+    return slope - half, slope + half
