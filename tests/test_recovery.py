@@ -469,3 +469,21 @@ def test_a_plain_rerun_gets_past_a_corrupt_checkpoint(tmp_path, uninterrupted):
     log = _train_log(wd).split("===== attempt")[-1]
     assert "checkpoint.pt" in log and "cannot be read" in log, log
     assert (wd / RUN / "checkpoint.pt.corrupt-1").exists()
+
+
+def test_a_failure_while_writing_the_outputs_resumes_from_the_last_epoch(tmp_path,
+                                                                         monkeypatch):
+    from memrepro import engine
+
+    full = train_cell(_spec(), _toy(), tmp_path / "full", progress=False)
+    out = tmp_path / "run"
+    with monkeypatch.context() as m:
+        m.setattr(engine, "write_run_files", lambda *a: (_ for _ in ()).throw(OSError("disk")))
+        with pytest.raises(OSError, match="disk"):
+            train_cell(_spec(), _toy(), out, progress=False)
+    assert torch.load(out / "checkpoint.pt", weights_only=True)["epoch"] == 6
+    with monkeypatch.context() as m:
+        m.setattr(GroupTrainer, "train_epoch", lambda *a: pytest.fail("trained again"))
+        again = train_cell(_spec(), _toy(), out, progress=False)
+    assert json.dumps(again) == json.dumps(full)
+    assert _bytes(out) == _bytes(tmp_path / "full") and _same_model(out, tmp_path / "full")

@@ -1,7 +1,8 @@
 """Atomic file writes, checksums and safe loading.
 
-Every output is written to a temporary name in the same directory and renamed into
-place, so an interrupted job never leaves a half-written file behind.
+Every output is written to a temporary name in the same directory, flushed to the disk
+(fsync) and renamed into place, then the rename is flushed (fsync of the directory): an
+interrupted job, a crash or a power loss never leaves an empty or half-written file behind.
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     """Yield a temporary path beside ``path``; rename it onto ``path`` on success.
 
     The temporary name keeps the final suffix (some writers, e.g. matplotlib and
-    numpy, pick the format from it). On an exception the temporary file is removed.
+    numpy, pick the format from it). The file's data reach the disk before the rename, and
+    the rename before this returns (``_fsync``). On an exception the temporary file is
+    removed.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -38,7 +41,9 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
         yield tmp_path
         if tmp_path.exists():  # mkstemp makes 0600: give the final file the usual umask mode
             os.chmod(tmp_path, 0o666 & ~_umask())
+            _fsync(tmp_path)
         os.replace(tmp_path, path)
+        _fsync(path.parent)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
@@ -54,6 +59,24 @@ def set_aside(path: str | os.PathLike, tag: str) -> Path:
             os.replace(path, aside)
             return aside
     raise AssertionError("unreachable")
+
+
+def _fsync(path: Path) -> None:
+    """Flush ``path`` (a file, or a folder: its entries) to the disk. Where a folder cannot
+    be opened or synced (Windows, some network file systems) the rename is left to the OS."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        if not path.is_dir():
+            raise
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        if not path.is_dir():
+            raise
+    finally:
+        os.close(fd)
 
 
 def _umask() -> int:
