@@ -6,6 +6,7 @@ from pathlib import Path
 from snakemake.utils import min_version
 
 from memrepro.config import ConfigError, load_sources, overlay_changes, resolve
+from memrepro.integrity import repair as repair_damaged_runs
 from memrepro import terminal
 from memrepro.jobenv import put_on_pythonpath
 from memrepro.resume import sweep as sweep_kept_outputs
@@ -57,6 +58,9 @@ put_on_pythonpath(Path(workflow.basedir) / "src")
 if workflow.is_main_process:
     clear_stale_locks()
     sweep_kept_outputs()
+    # a run file damaged or lost after its job finished (sizes against run.json, no hashing):
+    # its group and everything downstream are rebuilt (memrepro.integrity; README)
+    repair_damaged_runs(PLAN)
 
 
 include: "workflow/rules/common.smk"

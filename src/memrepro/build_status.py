@@ -45,7 +45,9 @@ from memrepro.paths import (
     dataset_files,
     figure_files,
     group_outputs,
+    history_path,
     noise_log,
+    partition_path,
     table_path,
 )
 from memrepro.watchdog import LOCKS
@@ -65,6 +67,9 @@ class Job:
     cells: int = 0
     state: str = "left"              # done | running | stopped | left
     info: dict = field(default_factory=dict)
+    # the files it reads that other jobs write, as its rule declares them (for what is rebuilt
+    # downstream of a repaired training job: memrepro.integrity)
+    inputs: list[str] = field(default_factory=list)
 
 
 def plan_jobs(plan) -> list[Job]:
@@ -81,27 +86,66 @@ def plan_jobs(plan) -> list[Job]:
                             DOWNLOAD_LOG.format(name=name)))
         jobs.append(Job("data", f"prepare {ds}", list(dataset_files(ds)),
                         PREPARE_LOG.format(ds=ds)))
-    noise = {cell_noise_path(c): noise_log(c) for c in plan.cells.values()}
-    for npz, log in sorted(noise.items()):
+    noise = {cell_noise_path(c): c for c in plan.cells.values()}
+    for npz, cell in sorted(noise.items()):
         name = str(Path(npz).relative_to("results/noise").with_suffix(""))
-        jobs.append(Job("noise", name, [npz, npz[:-4] + ".json"], log))
+        jobs.append(Job("noise", name, [npz, npz[:-4] + ".json"], noise_log(cell),
+                        inputs=list(dataset_files(cell["dataset"]))))
     file_probes = catalog.file_probe_names()
     for gid, group in plan.groups.items():
         outs = [f for fs in group_outputs(group["cells"], file_probes).values() for f in fs]
-        jobs.append(Job("train", gid, outs, TRAIN_LOG.format(group=gid), len(group["cells"])))
+        jobs.append(Job("train", gid, outs, TRAIN_LOG.format(group=gid), len(group["cells"]),
+                        inputs=train_inputs(group["cells"])))
     for name, part in sorted(plan.partitions.items()):
-        jobs.append(Job("partition", name, [part["path"]], PARTITION_LOG.format(name=name)))
+        jobs.append(Job("partition", name, [part["path"]], PARTITION_LOG.format(name=name),
+                        inputs=[part["probe_file"], dataset_files(part["dataset"])[0]]))
     kinds = catalog.figure_kinds()
+    tables = {}
     for fid, spec in plan.figures.items():
         stem = figure_stem(fid, spec, plan)
         drawn = kinds[spec["kind"]].draw is not None
         outs = figure_files(stem, drawn) + ([table_path(stem)] if drawn else [])
+        tables[fid] = table_path(stem) if drawn else None
         paper, name = stem.split("/", 1)
-        jobs.append(Job("figure", stem, outs, FIGURE_LOG.format(paper=paper, name=name)))
-    jobs.append(Job("summary", "summary", [SUMMARY_CELLS], SUMMARY_LOG))
-    jobs.append(Job("claims", "claims", [CLAIMS_JSON, CLAIMS_MD], CLAIMS_LOG))
-    jobs.append(Job("manifest", "manifest", [MANIFEST], MANIFEST_LOG))
+        jobs.append(Job("figure", stem, outs, FIGURE_LOG.format(paper=paper, name=name),
+                        inputs=figure_inputs(plan, fid, file_probes)))
+    jobs.append(Job("summary", "summary", [SUMMARY_CELLS], SUMMARY_LOG,
+                    inputs=[history_path(g["cells"][0]) for g in plan.groups.values()]))
+    reads = {t for c in catalog.claims() for t in c.tables}
+    jobs.append(Job("claims", "claims", [CLAIMS_JSON, CLAIMS_MD], CLAIMS_LOG,
+                    inputs=[t for fid, t in tables.items() if t and fid in reads]))
+    # the manifest reads every figure, the summary and the claims (workflow/rules/manifest.smk)
+    last = [o for j in jobs if j.kind in ("figure", "summary", "claims") for o in j.outputs
+            if o not in tables.values()]
+    jobs.append(Job("manifest", "manifest", [MANIFEST], MANIFEST_LOG, inputs=last))
     return jobs
+
+
+def train_inputs(cells: list[dict]) -> list[str]:
+    """A training job's inputs (the rules' group_inputs): the prepared dataset, each cell's
+    noise file and the partitions its cells train on a part of."""
+    from memrepro.subsets import is_partition_subset
+
+    parts = [partition_path(c["subset"]["partition"]) for c in cells
+             if is_partition_subset(c.get("subset"))]
+    return [*dataset_files(cells[0]["dataset"]), *(cell_noise_path(c) for c in cells),
+            *dict.fromkeys(parts)]
+
+
+def figure_inputs(plan, fid: str, file_probes) -> list[str]:
+    """The files a figure job reads (the rules' figure_inputs): its runs' files, or the
+    prepared dataset, and its kind's extra inputs."""
+    from memrepro import catalog
+    from memrepro.tables import entry_files, figure_entries
+
+    spec = plan.figures[fid]
+    kind = catalog.figure_kinds()[spec["kind"]]
+    extra = list(kind.extra_inputs(spec, plan)) if kind.extra_inputs else []
+    if kind.reads == "dataset":
+        return [dataset_files(spec["resolved_dataset"])[0], *extra]
+    if kind.reads == "none":
+        return extra
+    return entry_files(figure_entries(plan, fid, kind.reads, file_probes)) + extra
 
 
 def snakemake_running(root: Path) -> bool:
@@ -158,7 +202,22 @@ def assess(jobs: list[Job], root: str | Path = ".", now: float | None = None,
         job.state = "running" if fresh and lock else "stopped"
         if "eta_s" in job.info:
             job.info["eta_now"] = max(0.0, job.info["eta_s"] - (now - job.info["t_line"]))
+    mark_repairs(jobs, root)
     return jobs
+
+
+def mark_repairs(jobs: list[Job], root: Path) -> None:
+    """What the next plain rerun rebuilds although its outputs exist (the Snakefile's repair,
+    memrepro.integrity): a training job with a damaged or lost file, and every job downstream
+    of it, count as left; ``info["rebuild"]`` says why."""
+    from memrepro.integrity import describe, to_repair
+
+    for rep in to_repair(jobs, root):
+        why = describe(rep)[0]
+        for job in [rep.job, *rep.downstream]:
+            if job.state == "done":
+                job.state = "left"
+            job.info.setdefault("rebuild", why if job is rep.job else f"reads {rep.job.name}")
 
 
 def render(jobs: list[Job], scale: str = "", root: str | Path = ".",
@@ -186,6 +245,11 @@ def render(jobs: list[Job], scale: str = "", root: str | Path = ".",
         lines += ["", f"{'training job':<{NAME_WIDTH}} {'state':<8}{'cell':>6}{'epoch':>9}"
                       f"{'s/epoch':>9}{'ETA':>11}{'log':>9}"]
         lines += [_train_row(j, now) for j in shown]
+    rebuilt = [f"{j.name}: {j.info['rebuild']}" for j in jobs
+               if j.kind == "train" and "rebuild" in j.info]
+    if rebuilt:
+        lines += ["", "a plain rerun rebuilds (and every job downstream of them):"]
+        lines += [f"  {r if len(r) < 150 else r[:147] + '...'}" for r in rebuilt]
     other = [j.name for j in jobs if j.kind != "train" and j.state == "running"]
     if other:
         text = ", ".join(other)

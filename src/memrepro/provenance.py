@@ -19,7 +19,12 @@ figures that carry it stay byte-deterministic. Show a built figure's record::
     python -c "from PIL import Image; \
       print(Image.open('results/figures/ps/fig1_standin.png').text['Provenance'])"
     python -m memrepro.provenance results/figures/ps/fig1_standin.pdf
-    python -m memrepro.provenance --check      # every figure: one record in all its files
+    python -m memrepro.provenance --check      # every figure: one record in all its files,
+                                               # its table and images as recorded
+
+A figure's record also holds ``table_sha256``, the digest of the table it is drawn from
+(results/metrics/<paper>/<figure>.csv, or a table figure's CSV), and its caption ends with the
+sha256 of its PNG and PDF (``Images sha256: ...``), which cannot hold their own digests.
 
 Torch-free: the figure jobs use it.
 """
@@ -41,6 +46,7 @@ from memrepro import io
 IMAGE_ENV = "MEMREPRO_IMAGE_BASE"
 LOCK_FILE = "requirements.lock"
 KEY = "Provenance"  # the PNG text chunk's key; the caption line's and PDF Keywords' prefix
+IMAGES_KEY = "Images sha256"  # the caption's line of its PNG's and PDF's digests
 
 
 def canonical_json(obj: Any) -> str:
@@ -135,14 +141,35 @@ def figure_params(cells: Iterable[dict], inputs: Iterable[str]) -> dict[str, Any
             "sidecars": {n: dataset_files(n)[1] for n in sorted(names)}}
 
 
-def figure_record(params: dict[str, Any], root: str | os.PathLike = ".") -> dict[str, Any]:
-    """The record of a figure job from its ``provenance`` param (see ``figure_params``)."""
-    return record(datasets=dataset_digests(params.get("sidecars", {})), root=root,
-                  settings_sha256=params["settings_sha256"], runs=int(params["runs"]))
+def figure_record(params: dict[str, Any], root: str | os.PathLike = ".",
+                  table: str | os.PathLike | None = None) -> dict[str, Any]:
+    """The record of a figure job from its ``provenance`` param (see ``figure_params``), with
+    ``table_sha256``, the digest of the written ``table`` it is drawn from, when given."""
+    rec = record(datasets=dataset_digests(params.get("sidecars", {})), root=root,
+                 settings_sha256=params["settings_sha256"], runs=int(params["runs"]))
+    return {**rec, "table_sha256": io.sha256(table)} if table is not None else rec
 
 
 def caption_line(rec: dict[str, Any]) -> str:
     return f"{KEY}: {canonical_json(rec)}"
+
+
+def add_image_digests(caption: str | os.PathLike, images: Iterable[str | os.PathLike]) -> None:
+    """End the caption file with the sha256 of the figure's image files, as written (a PNG or
+    PDF cannot hold its own digest): ``Images sha256: f.pdf <hex> f.png <hex>``."""
+    caption = Path(caption)
+    digests = " ".join(f"{Path(p).name} {io.sha256(p)}" for p in images)
+    io.write_text(caption, caption.read_text() + f"{IMAGES_KEY}: {digests}\n")
+
+
+def image_digests(caption: str | os.PathLike) -> dict[str, str] | None:
+    """``{file name: sha256}`` from a caption's images line (None when it has none)."""
+    lines = [ln for ln in Path(caption).read_text().splitlines()
+             if ln.startswith(IMAGES_KEY + ": ")]
+    if not lines:
+        return None
+    words = lines[-1][len(IMAGES_KEY) + 2:].split()
+    return dict(zip(words[::2], words[1::2], strict=False))
 
 
 def read_pdf_record(path: str | os.PathLike) -> str | None:
@@ -180,10 +207,49 @@ def figure_files(folder: str | os.PathLike) -> dict[str, list[Path]]:
     return found
 
 
+def table_of(folder: str | os.PathLike, stem: str, files: list[Path]) -> Path:
+    """The table a figure under ``folder`` (results/figures) is drawn from: a table figure's
+    CSV beside its Markdown, else its tidy table under results/metrics/."""
+    if any(f.suffix == ".md" for f in files):
+        return Path(stem + ".csv")
+    rel = Path(stem).relative_to(folder)
+    return Path(folder).parent / "metrics" / rel.with_name(rel.name + ".csv")
+
+
+def digest_problems(folder: str | os.PathLike, stem: str, files: list[Path],
+                    rec: dict[str, Any]) -> list[str]:
+    """A figure's table against its record's ``table_sha256``, and its PNG and PDF against
+    the digests its caption ends with; one line per problem, naming the file."""
+    problems = []
+    table = table_of(folder, stem, files)
+    if "table_sha256" not in rec:
+        problems.append(f"{stem}: the record has no table digest (drawn before they were "
+                        "recorded: rebuild it)")
+    elif not table.is_file():
+        problems.append(f"{table}: missing (the figure {stem} is drawn from it)")
+    elif io.sha256(table) != rec["table_sha256"]:
+        problems.append(f"{table}: sha256 differs from the one in {stem}'s provenance "
+                        "(edited after the figure was drawn?)")
+    for caption in (f for f in files if f.name.endswith(".caption.txt")):
+        digests = image_digests(caption)
+        if digests is None:
+            problems.append(f"{caption}: no image digests (drawn before they were recorded: "
+                            "rebuild it)")
+            continue
+        for name, digest in digests.items():
+            image = caption.parent / name
+            if not image.is_file():
+                problems.append(f"{image}: missing (its caption records it)")
+            elif io.sha256(image) != digest:
+                problems.append(f"{image}: sha256 differs from the one its caption records "
+                                "(edited after it was drawn?)")
+    return problems
+
+
 def check(folder: str | os.PathLike) -> tuple[list[str], list[str]]:
     """(one line per figure: commit, settings digest, runs; the problems). A figure's files
     must all carry one record, with a commit (or a note why there is none) and a settings
-    digest."""
+    digest; its table and image files must have the digests recorded (``digest_problems``)."""
     lines, problems = [], []
     for stem, files in figure_files(folder).items():
         records = {f.name: show(f) for f in files}
@@ -197,6 +263,9 @@ def check(folder: str | os.PathLike) -> tuple[list[str], list[str]]:
         rec = json.loads(next(iter(records.values())))
         if not rec.get("settings_sha256") or ("commit" not in rec):
             problems.append(f"{stem}: the record lacks the commit or the settings digest")
+            continue
+        if found := digest_problems(folder, stem, files, rec):
+            problems += found
             continue
         commit = (rec["commit"] or "none")[:12] + (" (dirty)" if rec.get("dirty") else "")
         lines.append(f"{stem}: commit {commit}, settings {rec['settings_sha256'][:12]}, "

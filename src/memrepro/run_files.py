@@ -1,5 +1,6 @@
-"""A finished cell's run files: history.csv, model.pt (state_dict) and run.json, and the
-fingerprint that ties a checkpoint to the settings it was trained with.
+"""A finished cell's run files: history.csv, model.pt (state_dict) and run.json (which
+records the sha256 and size of the others and of the probe files), and the fingerprint that
+ties a checkpoint to the settings it was trained with.
 
 Every file is byte-deterministic: two identical trainings write identical bytes, so DVC
 stores them once and a replay can compare files. Hence torch objects are serialised in memory
@@ -18,6 +19,7 @@ import numpy as np
 import torch
 
 from memrepro import io
+from memrepro.integrity import RECORD, file_record
 
 log = logging.getLogger("memrepro.run_files")
 # what a job measures of itself: logged, never written into run.json (it varies run to run)
@@ -60,6 +62,9 @@ def write_run_files(out_dir: Path, spec, state: dict[str, torch.Tensor], history
         "torch_threads": torch.get_num_threads(), "versions": versions(),
         "group": {k: v for k, v in group.items() if k not in TIMING},
         "final": {k: history[-1][k] for k in ("j1", "j2", "test_acc")},
+        # the sha256 and size of every file written for the cell, taken of the bytes on disk
+        # (memrepro.integrity checks them; the Snakefile's startup sweep compares sizes)
+        RECORD: file_record(out_dir),
     })
 
 
