@@ -24,6 +24,13 @@ def test_smoke_dag_builds_every_figure_and_is_idempotent(workdir):
     res = snakemake(workdir, "--cores", "2", "figures")
     elapsed = time.time() - t0
     assert res.returncode == 0, res.stderr[-3000:]
+    # the manifest came last: it lists every result with the sha256 the file has at the end
+    from memrepro import manifest
+
+    recorded = manifest.load(workdir / "results/manifest.json")
+    now = manifest.compare(recorded, manifest.manifest_of(workdir / "results"))
+    assert now["differ"] == now["only_a"] == now["only_b"] == [], now
+    assert now["same"] == recorded["count"] > 1000
     import yaml
 
     plan = resolve(yaml.safe_load((workdir / "params.yaml").read_text()))
