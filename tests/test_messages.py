@@ -104,11 +104,11 @@ def test_the_schema_declares_constraints_only_of_registered_arguments(tmp_path):
 def test_seeds_0_explains_both_forms():
     cfg = _set(load_params(), [*EXP, "ps_resnet18_mnist", "seeds"], 0)
     msg = str(_refused(cfg))
-    assert ("experiments.ps_resnet18_mnist.seeds: 0 is not allowed; allowed: a list of seeds "
-            "(integers >= 0, such as [0, 1, 2]), or a count N >= 1 meaning the seeds 0..N-1"
+    assert ("experiments.ps_resnet18_mnist.seeds: 0 is not allowed; allowed: a list of distinct "
+            "seeds (integers >= 0, such as [0, 1, 2]), or a count N >= 1 meaning the seeds 0..N-1"
             ) in msg, msg
-    assert "a list of seeds" in str(_refused(_set(cfg, [*EXP, "ps_resnet18_mnist", "seeds"],
-                                                  [0, -1])))
+    assert "a list of distinct seeds" in str(_refused(_set(
+        cfg, [*EXP, "ps_resnet18_mnist", "seeds"], [0, -1])))
 
 
 @pytest.mark.parametrize("path, line", [

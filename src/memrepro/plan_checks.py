@@ -21,7 +21,8 @@ from __future__ import annotations
 import json
 
 from memrepro.config_errors import _line, _names, _one_of
-from memrepro.dataset_sizes import class_counts, train_size
+from memrepro.dataset_checks import derived_class_errors
+from memrepro.dataset_sizes import train_size
 from memrepro.subsets import PARTS
 
 
@@ -31,24 +32,6 @@ def plan_errors(config: dict, cells: dict, figures: dict, read_files: bool) -> l
     specs = config["datasets"]
     return (derived_class_errors(specs, read_files) + subset_errors(cells, specs, read_files)
             + figure_errors(figures, cells, config.get("partitions") or {}))
-
-
-# --- datasets -----------------------------------------------------------------------------------
-
-
-def derived_class_errors(specs: dict, read_files: bool) -> list[str]:
-    """A derived dataset keeps only classes of its base (0..K-1)."""
-    lines = []
-    for name, spec in specs.items():
-        if spec.get("source") != "derived" or not spec.get("classes"):
-            continue
-        base = class_counts(spec["from"], specs, read_files)
-        k = len(base["train"]) if base else None
-        for i, c in enumerate(spec["classes"]):
-            if k is not None and not 0 <= c < k:
-                lines.append(_line(f"datasets.{name}.classes[{i}]", c,
-                                   f"a class of {spec['from']!r}: 0..{k - 1}"))
-    return lines
 
 
 # --- cells ----------------------------------------------------------------------------------------

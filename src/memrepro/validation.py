@@ -12,6 +12,7 @@ this module loads no paper.
 from __future__ import annotations
 
 import copy
+import functools
 import inspect
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from memrepro.config_errors import (
     _unknown_keys,
     _where,
 )
+from memrepro.dataset_checks import dataset_errors
 
 __all__ = ["ConfigError", "load_schema"]
 
@@ -46,7 +48,9 @@ def load_schema(path: str | Path | None = None) -> dict:
     from memrepro.models import MODELS
     from memrepro.noise import NOISES
 
-    schema = yaml.safe_load(Path(path or SCHEMA_PATH).read_text())
+    file = Path(path or SCHEMA_PATH)
+    stat = file.stat()
+    schema = copy.deepcopy(_schema_file(str(file), stat.st_mtime_ns, stat.st_size))
     d = schema["$defs"]
     exp = d["experiment"]["properties"]
     exp["model"]["properties"]["name"]["enum"] = sorted(MODELS)
@@ -77,6 +81,12 @@ def load_schema(path: str | Path | None = None) -> dict:
     panel["metrics"]["items"]["enum"] = panel["metric"]["enum"] = catalog.history_metrics()
     _describe_kind_keys(d["figure"], kinds)
     return schema
+
+
+@functools.lru_cache(maxsize=4)
+def _schema_file(path: str, mtime_ns: int, size: int) -> dict:
+    """The schema file as parsed, once per version of it (a plan resolves every scale)."""
+    return yaml.safe_load(Path(path).read_text())
 
 
 def _arguments(fn, filled: tuple[str, ...] = ()) -> list[str] | None:
@@ -227,7 +237,7 @@ def _check_config(config: dict, schema: dict) -> None:
         return (leaf.validator == "additionalProperties" and len(path) > 1
                 and path[0] == "figures" and path[1] in known)
 
-    lines = _schema_errors(config, schema, skip=by_kind) + _dataset_errors(config)
+    lines = _schema_errors(config, schema, skip=by_kind) + dataset_errors(config)
     for fid in known:
         lines += _figure_key_errors(f"figures.{fid}", figs[fid], figs[fid]["kind"], kinds)
         lines += _figure_needs(f"figures.{fid}", figs[fid], kinds[figs[fid]["kind"]])
@@ -248,58 +258,6 @@ def _figure_needs(key: str, spec: dict, kind) -> list[str]:
     line = Line(f"  {key}: {need!r} missing; required by a {spec['kind']!r} figure: {need!r}")
     line.where = key
     return [line]
-
-
-DERIVED_ONLY = ("from", "classes", "train_splits")
-DERIVED_KEYS = ("source", *DERIVED_ONLY, "stand_in_for")
-OTHER_KEYS = ("name", "path", "num_classes", "resize", "channels")  # unknown ones: the schema's
-REQUIRED = {"npz": ("path", "an .npz with x_train, y_train, x_test, y_test"),
-            "derived": ("from", "the key of the dataset it is made from")}
-
-
-def _dataset_errors(config: dict) -> list[str]:
-    """What the schema leaves to code: a user's dataset (source npz) names its file, and only
-    such a dataset declares its class count (the other sources know theirs); a derived
-    dataset names another dataset (no cycle) and takes only its own keys, which no other
-    source takes."""
-    datasets = config.get("datasets")
-    datasets = {k: v for k, v in (datasets if isinstance(datasets, dict) else {}).items()
-                if isinstance(v, dict)}
-    lines = []
-    for name, spec in datasets.items():
-        source = spec.get("source")
-        need, what = REQUIRED.get(source, (None, ""))
-        if need and need not in spec:
-            line = Line(f"  datasets.{name}: {need!r} missing; required with source "
-                        f"{source!r}: {need!r} ({what})")
-            line.where = f"datasets.{name}"
-            lines.append(line)
-        for key in spec:
-            owner = "npz" if key == "num_classes" else "derived" if key in DERIVED_ONLY else None
-            if (owner and owner != source) or (source == "derived" and key in OTHER_KEYS):
-                allowed = (f"only with source {owner!r}" + (" (a user's dataset)" if owner ==
-                                                            "npz" else "") if owner else
-                           "with source 'derived' only the keys " + _names(DERIVED_KEYS))
-                lines.append(_line(f"datasets.{name}.{key}", spec[key], allowed,
-                                   f" with source {source!r}"))
-        if source == "derived" and "from" in spec:
-            lines += _base_errors(name, datasets)
-    return lines
-
-
-def _base_errors(name: str, datasets: dict) -> list[str]:
-    """A derived dataset's ``from`` names another dataset, and following ``from`` never comes
-    back to it."""
-    base, chain = datasets[name]["from"], [name]
-    while base in datasets and base not in chain:
-        chain.append(base)
-        base = datasets[base].get("from") if datasets[base].get("source") == "derived" else None
-    if base is None or (base in datasets and base != name):
-        return []
-    others = [k for k in datasets if k != name]
-    allowed = ("a key of datasets other than itself: " + _one_of(others) if base not in datasets
-               else f"a dataset not made from {name!r} (a cycle: {' -> '.join(chain + [base])})")
-    return [_line(f"datasets.{name}.from", datasets[name]["from"], allowed, choices=others)]
 
 
 def _figure_key_errors(key: str, spec: dict, kind_name: str, kinds: dict) -> list[str]:
