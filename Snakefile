@@ -6,6 +6,7 @@ from pathlib import Path
 from snakemake.utils import min_version
 
 from memrepro.config import ConfigError, load_sources, overlay_changes, resolve
+from memrepro.build_status import plan_jobs
 from memrepro.integrity import repair as repair_damaged_runs
 from memrepro import terminal
 from memrepro.jobenv import put_on_pythonpath
@@ -60,7 +61,7 @@ if workflow.is_main_process:
     sweep_kept_outputs()
     # a run file damaged or lost after its job finished (sizes against run.json, no hashing):
     # its group and everything downstream are rebuilt (memrepro.integrity; README)
-    repair_damaged_runs(PLAN)
+    repair_damaged_runs(plan_jobs(PLAN))
 
 
 include: "workflow/rules/common.smk"

@@ -218,24 +218,23 @@ def describe(rep: Repair) -> list[str]:
     return lines
 
 
-def repair(plan, root: str | Path = ".", argv: list[str] | None = None) -> list[Repair]:
-    """At a build's start: find the training jobs to rerun (``to_repair``); remove their
-    damaged files and every output of the jobs downstream, so that Snakemake retrains them and
-    redraws what reads them. Says what it does, one line per cell; does nothing but say it
-    under a dry run (or any other option that builds nothing) or while another Snakemake or
-    training job of this directory is alive."""
-    from memrepro.build_status import plan_jobs
+def repair(jobs: list, root: str | Path = ".", argv: list[str] | None = None) -> list[Repair]:
+    """At a build's start, given its jobs (``memrepro.build_status.plan_jobs``): find the
+    training jobs to rerun (``to_repair``); remove their damaged files and every output of the
+    jobs downstream, so that Snakemake retrains them and redraws what reads them. Says what it
+    does, one line per cell; does nothing but say it under a dry run (or any other option that
+    builds nothing) or while another Snakemake or training job of this directory is alive."""
     from memrepro.watchdog import live_entries
 
     root = Path(root)
-    repairs = to_repair(plan_jobs(plan), root)
+    repairs = to_repair(jobs, root)
     if not repairs or live_entries(root):
         return []
     act = not builds_nothing(sys.argv[1:] if argv is None else argv)
     for rep in repairs:
         what = f"training job {rep.job.name}" + (f" and {len(rep.downstream)} job(s) "
                                                  "downstream" if rep.downstream else "")
-        verb = "rebuilding" if act else "a run (not this one) rebuilds"
+        verb = "rebuilding" if act else "a build (this command builds nothing) would rebuild"
         for line in describe(rep):
             sys.stderr.write(f"memrepro: {line}: {verb} {what}\n")
         if act:
