@@ -11,6 +11,7 @@ from memrepro.integrity import repair as repair_damaged_runs
 from memrepro import terminal
 from memrepro.jobenv import put_on_pythonpath
 from memrepro.resume import sweep as sweep_kept_outputs
+from memrepro.snakemake_locks import guard as guard_snakemake_locks
 from memrepro.watchdog import clear_stale_locks
 
 min_version("9.0")
@@ -57,6 +58,8 @@ put_on_pythonpath(Path(workflow.basedir) / "src")
 # live Snakemake keeps its own), and forget the outputs kept for finished jobs that Snakemake
 # has since recorded (memrepro.watchdog, memrepro.resume; README "If a run is interrupted").
 if workflow.is_main_process:
+    # two Snakemakes started at once: one runs, the other says the directory is locked
+    guard_snakemake_locks()
     clear_stale_locks()
     sweep_kept_outputs()
     # a run file damaged or lost after its job finished (sizes against run.json, no hashing):

@@ -18,7 +18,10 @@ does not leave the directory locked.
   (``.snakemake/locks``) outlive a killed Snakemake and make every later run refuse until
   ``--unlock``. They are removed only when no other registered process of this directory is
   alive; a training job left by a killed Snakemake is waited for (it stops at the end of its
-  epoch). A live Snakemake keeps its locks, so concurrent runs are still locked out.
+  epoch). A live Snakemake keeps its locks, so concurrent runs are still locked out. The
+  removal holds the mutex of Snakemake's guarded locking (``memrepro.snakemake_locks``), so
+  it never overlaps a Snakemake taking or dropping its locks, and tolerates files that
+  vanish meanwhile.
 """
 
 from __future__ import annotations
@@ -36,6 +39,9 @@ import sys
 import threading
 import time
 from pathlib import Path
+
+from memrepro import io
+from memrepro.snakemake_locks import mutex
 
 log = logging.getLogger("memrepro.watchdog")
 
@@ -194,9 +200,8 @@ def register(role: str, snakemake: tuple[int, str | None] | None = None,
     path = Path(root) / REGISTRY / str(os.getpid())
     entry = {"role": role, "pid": os.getpid(), "start": start_token(os.getpid()),
              "host": socket.gethostname(), "snakemake": list(snakemake) if snakemake else None}
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(entry))
+    try:  # atomic: a neighbour never reads half an entry (and takes us for dead)
+        io.write_text(path, json.dumps(entry))
     except OSError:
         return None
     atexit.register(_unregister, path, os.getpid())
@@ -256,7 +261,10 @@ def clear_stale_locks(root: str | Path = ".", wait_s: float = WAIT_FOR_ORPHANS_S
         time.sleep(poll_s)
     if live:
         return False  # a live Snakemake holds them, or its jobs still run: Snakemake refuses
-    shutil.rmtree(locks, ignore_errors=True)
+    with mutex(Path(root) / ".snakemake"):  # no Snakemake locks or unlocks meanwhile
+        if live_entries(root):  # one started while we waited: its locks are its own
+            return False
+        shutil.rmtree(locks, ignore_errors=True)  # files may vanish meanwhile: fine
     sys.stderr.write("memrepro: removed the locks of a Snakemake that is no longer running "
                      "(killed?); its incomplete jobs run again, resuming from their "
                      "checkpoints.\n")
