@@ -102,6 +102,7 @@ def test_the_manifest_leaves_out_itself_and_transient_files(tmp_path):
         "plots/.snakemake_timestamp",
         "resume/ar_cifar_randy/loss-cce_eta-0.0_seed-0/files/model.pt",  # memrepro.resume
         "runs/ar_cifar_randy/loss-cce_eta-0.0_seed-0/checkpoint.pt",
+        "runs/ar_cifar_randy/loss-cce_eta-0.0_seed-0/checkpoint.pt.corrupt-1",
         "report.html", "replay.json",  # written by other commands
     ]
     make_tree(results, {rel: b"x" for rel in transient})

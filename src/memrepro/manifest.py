@@ -7,9 +7,9 @@ them. Two builds compare file by file, so a build on another machine shows which
 The ``figures`` target writes ``results/manifest.json`` last (workflow/rules/manifest.smk). Left
 out: the manifest itself, files that only exist while a build runs (hidden names: the temporary
 files of ``memrepro.io.atomic_path``, NFS's ``.nfs*``, Snakemake's ``.snakemake_timestamp``;
-``results/resume/``, the stores of ``memrepro.resume``; a cell's ``checkpoint.pt``), and files
-other commands write into ``results/`` (the HTML report, replay.json). torch is imported only to
-describe the machine.
+``results/resume/``, the stores of ``memrepro.resume``; a cell's ``checkpoint.pt`` and one set
+aside as unreadable, ``checkpoint.pt.corrupt-<n>``), and files other commands write into
+``results/`` (the HTML report, replay.json). torch is imported only to describe the machine.
 """
 
 from __future__ import annotations
@@ -32,7 +32,8 @@ NAME = PurePosixPath(MANIFEST).name
 # top-level folders and files of results/ that are no build output
 TRANSIENT_DIRS = (PurePosixPath(RESUME_STORES).relative_to(RESULTS).as_posix(),)
 OTHER_COMMANDS = ("report.html", "replay.json")
-TRANSIENT_NAMES = ("checkpoint.pt",)
+# a cell's training state, and an unreadable one set aside (checkpoint.pt.corrupt-<n>)
+CHECKPOINT_PREFIX = "checkpoint.pt"
 # Variables that choose instruction sets, numerical paths or thread counts of the libraries
 ENV_VARS = ("ATEN_CPU_CAPABILITY", "MKL_CBWR", "MKL_ENABLE_INSTRUCTIONS", "MKL_DYNAMIC",
             "MKL_NUM_THREADS", "ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA",
@@ -47,7 +48,7 @@ def is_recorded(rel: PurePosixPath) -> bool:
         return False
     if len(rel.parts) == 1:
         return rel.name not in (NAME, *OTHER_COMMANDS)
-    return rel.parts[0] not in TRANSIENT_DIRS and rel.name not in TRANSIENT_NAMES
+    return rel.parts[0] not in TRANSIENT_DIRS and not rel.name.startswith(CHECKPOINT_PREFIX)
 
 
 def result_files(results: Path) -> list[PurePosixPath]:
