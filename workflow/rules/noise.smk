@@ -12,11 +12,11 @@ rule noise:
         NOISE_LOG,
     conda:
         CONDA_ENV
+    # seed_offset only when set: a default build's noise jobs keep their recorded params
     params:
+        **({"seed_offset": config["seed_offset"]} if config.get("seed_offset") else {}),
         noise=lambda wc: wc.noise,
         rate=lambda wc: float(wc.rate),
         seed=lambda wc: int(wc.seed),
-        # only when set: a default build's noise jobs keep the params they were recorded with
-        **({"seed_offset": config["seed_offset"]} if config.get("seed_offset") else {}),
     script:
         "../scripts/noise.py"
