@@ -462,7 +462,8 @@ def test_a_corrupt_checkpoint_is_set_aside_named_and_the_cell_trains_from_scratc
 def test_a_plain_rerun_gets_past_a_corrupt_checkpoint(tmp_path, uninterrupted):
     wd = small_workflow(tmp_path / "wd")
     rerun(wd)
-    (wd / TARGET).unlink()  # the job runs again (its store is forgotten: recorded) ...
+    (wd / TARGET).unlink()  # the job runs again, with nothing kept (as after a kill) ...
+    shutil.rmtree(wd / resume.STORES)
     (wd / RUN / "checkpoint.pt").write_bytes(os.urandom(4096))  # ... and finds this
     rerun(wd)
     assert_same_as(wd, uninterrupted)
