@@ -153,21 +153,21 @@ def child(setting: str, out: Path) -> None:
     out.write_text(json.dumps(result))
 
 
+# what oneDNN and MKL say about their instruction set in verbose mode: key -> pattern
+ISA_PATTERNS = {
+    "onednn_isa": r"onednn_verbose,[^\n]*isa:([^\n]*)",
+    "onednn_conv": r"onednn_verbose,[^\n]*,exec,cpu,convolution,([^,]*),",
+    "mkl": r"MKL_VERBOSE (oneMKL[^\n]*|Intel\(R\)[^\n]*)",
+    "mkl_cnr": r"MKL_VERBOSE SGEMM[^\n]*?(CNR:\S+)",
+}
+
+
 def isa_lines(stdout: str) -> dict[str, str]:
     """What oneDNN and MKL said about their instruction set, from their verbose output."""
     found = {}
-    onednn = re.search(r"onednn_verbose,[^\n]*isa:([^\n]*)", stdout)
-    if onednn:
-        found["onednn_isa"] = onednn.group(1).strip()
-    conv = re.search(r"onednn_verbose,[^\n]*,exec,cpu,convolution,([^,]*),", stdout)
-    if conv:
-        found["onednn_conv"] = conv.group(1)
-    mkl = re.search(r"MKL_VERBOSE (oneMKL[^\n]*|Intel\(R\)[^\n]*)", stdout)
-    if mkl:
-        found["mkl"] = mkl.group(1).strip()
-    cnr = re.search(r"MKL_VERBOSE SGEMM[^\n]*?(CNR:\S+)", stdout)
-    if cnr:
-        found["mkl_cnr"] = cnr.group(1)
+    for key, pattern in ISA_PATTERNS.items():
+        if m := re.search(pattern, stdout):
+            found[key] = m.group(1).strip()
     return found
 
 
