@@ -27,6 +27,7 @@ from pathlib import Path
 import yaml
 
 from memrepro import progress
+from memrepro.job_inputs import figure_inputs, group_inputs
 from memrepro.logs import current_attempt
 from memrepro.paths import (
     CLAIMS_JSON,
@@ -47,7 +48,6 @@ from memrepro.paths import (
     group_outputs,
     history_path,
     noise_log,
-    partition_path,
     table_path,
 )
 from memrepro.watchdog import LOCKS
@@ -122,30 +122,9 @@ def plan_jobs(plan) -> list[Job]:
 
 
 def train_inputs(cells: list[dict]) -> list[str]:
-    """A training job's inputs (the rules' group_inputs): the prepared dataset, each cell's
-    noise file and the partitions its cells train on a part of."""
-    from memrepro.subsets import is_partition_subset
-
-    parts = [partition_path(c["subset"]["partition"]) for c in cells
-             if is_partition_subset(c.get("subset"))]
-    return [*dataset_files(cells[0]["dataset"]), *(cell_noise_path(c) for c in cells),
-            *dict.fromkeys(parts)]
-
-
-def figure_inputs(plan, fid: str, file_probes) -> list[str]:
-    """The files a figure job reads (the rules' figure_inputs): its runs' files, or the
-    prepared dataset, and its kind's extra inputs."""
-    from memrepro import catalog
-    from memrepro.tables import entry_files, figure_entries
-
-    spec = plan.figures[fid]
-    kind = catalog.figure_kinds()[spec["kind"]]
-    extra = list(kind.extra_inputs(spec, plan)) if kind.extra_inputs else []
-    if kind.reads == "dataset":
-        return [dataset_files(spec["resolved_dataset"])[0], *extra]
-    if kind.reads == "none":
-        return extra
-    return entry_files(figure_entries(plan, fid, kind.reads, file_probes)) + extra
+    """A training job's inputs as one list (memrepro.job_inputs.group_inputs)."""
+    named = group_inputs(cells).values()
+    return [f for v in named for f in ([v] if isinstance(v, str) else v)]
 
 
 def snakemake_running(root: Path) -> bool:

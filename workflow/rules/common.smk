@@ -3,7 +3,7 @@
 import re
 from pathlib import Path
 
-from memrepro import catalog
+from memrepro import catalog, job_inputs
 from memrepro.captions import figure_caption, figure_stem, figure_title
 from memrepro.gpuslots import gpu_count
 from memrepro.paths import (
@@ -17,16 +17,13 @@ from memrepro.paths import (
     PREPARE_LOG,
     SUMMARY_LOG,
     TRAIN_LOG,
-    cell_noise_path,
     dataset_files,
     figure_files,
     group_outputs,
     history_path,
-    partition_path,
     run_dir,
 )
-from memrepro.subsets import is_partition_subset
-from memrepro.tables import entry_files, figure_entries
+from memrepro.tables import figure_entries
 
 RAW_ROOT = config["data"]["root"]
 KINDS = catalog.figure_kinds()
@@ -83,11 +80,7 @@ def figure_entries_of(wc):
 
 def figure_inputs(wc):
     """The files behind a figure: its runs' files, the prepared dataset, or nothing."""
-    kind, spec = kind_of(wc), PLAN.figures[fid_of(wc)]
-    extra = kind.extra_inputs(spec, PLAN) if kind.extra_inputs else []
-    if kind.reads == "dataset":
-        return [dataset_files(spec["resolved_dataset"])[0], *extra]
-    return entry_files(figure_entries_of(wc) or []) + list(extra)
+    return job_inputs.figure_inputs(PLAN, fid_of(wc), FILE_PROBES)
 
 
 def figure_threads(wc):
@@ -117,17 +110,8 @@ def prepare_inputs(wc):
 
 
 def group_inputs(group):
-    """A training job's inputs: the prepared dataset, each cell's noise file and the
-    partitions its cells train on a part of (``subset: {partition: ...}``)."""
-    data, meta = dataset_files(group["cells"][0]["dataset"])
-    subsets = [c.get("subset") for c in group["cells"]]
-    partitions = [partition_path(s["partition"]) for s in subsets if is_partition_subset(s)]
-    return {
-        "data": data,
-        "meta": meta,
-        "noise": [cell_noise_path(c) for c in group["cells"]],
-        **({"partitions": list(dict.fromkeys(partitions))} if partitions else {}),
-    }
+    """A training job's named inputs (memrepro.job_inputs: status.py reads the same)."""
+    return job_inputs.group_inputs(group["cells"])
 
 
 def partition_of(wc):
