@@ -144,3 +144,24 @@ def test_a_trend_claim_survives_one_swapped_pair_but_not_a_flat_curve():
     swapped = claims.evaluate_one(ar1, table([0, 0.035, 0.07, 0.04, 0.135, 0.145]), "smoke")
     flat = claims.evaluate_one(ar1, table([0.05, 0.03, 0.06, 0.04, 0.05, 0.04]), "smoke")
     assert swapped["verdict"] == claims.HOLDS and flat["verdict"] == claims.FAILS
+
+
+def test_md2_measures_how_much_less_ls_memorizes_in_every_cell_at_once():
+    """mem(LS) = 0.7 mem(CE) everywhere but one cell where LS is 1% above: holds (a count of
+    cells with LS < CE would have lost that cell); LS equal to CE give or take 5%: fails."""
+    from memrepro.papers.md.claims import CLAIMS
+
+    md2 = next(c for c in CLAIMS if c.id == "MD-2")
+
+    def table(ratios):
+        rows = [{"panel": p, "eta": e, "seed": s, "loss": loss,
+                 "mem": 10.0 * (1 + e) * (r if loss == "ls" else 1.0), "nc1_test": 1.0}
+                for (p, e), r in zip([(p, e) for p in range(2) for e in (0.1, 0.2)], ratios,
+                                     strict=True)
+                for s in (0, 1) for loss in ("cce", "ls")]
+        return {"md/fig1": pd.DataFrame(rows)}
+
+    less = claims.evaluate_one(md2, table([0.7, 0.7, 0.7, 1.01]), "smoke")
+    same = claims.evaluate_one(md2, table([0.95, 1.05, 1.0, 0.97]), "smoke")
+    assert less["value"] == pytest.approx((0.7 ** 3 * 1.01) ** 0.25)
+    assert less["verdict"] == claims.HOLDS and same["verdict"] == claims.FAILS

@@ -21,13 +21,15 @@ def _mem_grows(tables, by=("loss",)):
     return float(np.nanmin(rhos)) if rhos else None
 
 
-def _ls_below_ce(tables):
-    """Fraction of (dataset, eta) with seed-mean mem(LS) < mem(CE)."""
+def _ls_over_ce(tables):
+    """Geometric mean over (dataset, eta) of seed-mean mem(LS) / mem(CE): how much less LS
+    memorizes, in every cell at once (a count of cells where LS < CE turns on cells where the
+    two are within a few percent)."""
     m = _means(tables)["mem"].unstack("loss")
     if not {"ls", "cce"} <= set(m.columns):
         return None
     m = m.dropna(subset=["ls", "cce"])
-    return float((m["ls"] < m["cce"]).mean())
+    return None if m.empty else float(np.exp(np.log(m["ls"] / m["cce"]).mean()))
 
 
 def _linear_r2(tables):
@@ -60,8 +62,8 @@ CLAIMS = (
           note="at smoke a panel's mean is over 2 seeds, whose spread is as large as the "
                "effect of eta (CE, 3rd panel: 50, 39, 88)"),
     Claim("MD-2", "Label smoothing memorizes less than cross-entropy", "Sec. 4.2, Fig. 1",
-          "md/fig1", "fraction of (dataset, eta) with mem(LS) < mem(CE)", _ls_below_ce,
-          ">=", 0.8),
+          "md/fig1", "geometric mean over (dataset, eta) of mem(LS) / mem(CE)", _ls_over_ce,
+          "<", 0.9),
     Claim("MD-3", "NC1 on test data grows about linearly with memorization for CE and LS",
           "Sec. 4.1, Fig. 1", "md/fig1",
           "least R^2 over datasets of NC1_test ~ mem (CE and LS, seed means)", _linear_r2,
