@@ -34,6 +34,7 @@ from memrepro.fit import FIT_TOL
 from memrepro.losses import get_loss
 from memrepro.models import MODELS, get_model
 from memrepro.optim import lr_at, make_optimizer
+from memrepro.paths import CHECKPOINT
 from memrepro.probes import CORE_PROBES, Probe, Probes, label_metrics, mean_of
 from memrepro.progress import EpochProgress
 from memrepro.run_files import fingerprint, write_run_files
@@ -267,7 +268,7 @@ class GroupTrainer:
         (k, n): the k-th of the job's n cells, for the progress lines (``progress.py``)."""
         out_dirs = [Path(o) for o in out_dirs]
         fps = [fingerprint(s) for s in self.specs]
-        ckpts = [o / "checkpoint.pt" for o in out_dirs]
+        ckpts = [o / CHECKPOINT for o in out_dirs]
         if (kept := resume.finished(out_dirs, fps)) is not None:
             return kept  # finished before an interruption: files restored, nothing trained
         histories, start = group_checkpoints.load(self, ckpts, fps)
@@ -359,7 +360,7 @@ def train_group(specs: list[dict], datas: list[TrainData], out_dirs: list[str | 
         if stop_after is not None and not done:
             return histories  # interrupted: later cells have not started
     for out in out_dirs:
-        (Path(out) / "checkpoint.pt").unlink(missing_ok=True)
+        (Path(out) / CHECKPOINT).unlink(missing_ok=True)
     return histories
 
 

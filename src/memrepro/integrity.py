@@ -29,11 +29,10 @@ from pathlib import Path
 from typing import Any
 
 from memrepro import io
-from memrepro.paths import RESULTS
+from memrepro.paths import RESULTS, cell_files
 
 RECORD = "files"  # the key of run.json's file record
 RUN_JSON = "run.json"
-CHECKPOINT = "checkpoint.pt"  # a resume checkpoint: not an output, never recorded
 # Snakemake options under which nothing is built: the repair then only says what a run would do
 NO_BUILD = {"-n", "--dry-run", "--dryrun", "-t", "--touch", "--unlock", "--report", "-S",
             "--summary", "-D", "--detailed-summary", "--lint", "--dag", "--rulegraph",
@@ -50,11 +49,8 @@ SHOWN_CELLS = 10  # repaired cells named per training job; the rest counted
 
 def written_files(run_dir: str | Path) -> list[str]:
     """The files a training job wrote for a cell, relative to its run directory: history,
-    model and probe files (no run.json, checkpoint or hidden temporary file)."""
-    run = Path(run_dir)
-    found = [p for p in run.rglob("*") if p.is_file() and p.name not in (RUN_JSON, CHECKPOINT)
-             and not any(s.startswith(".") for s in p.relative_to(run).parts)]
-    return sorted(str(p.relative_to(run)) for p in found)
+    model and probe files (``memrepro.paths.cell_files`` without run.json)."""
+    return [str(p) for p in cell_files(run_dir) if str(p) != RUN_JSON]
 
 
 def file_record(run_dir: str | Path) -> dict[str, dict[str, Any]]:

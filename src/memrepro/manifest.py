@@ -26,14 +26,12 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from memrepro import io
-from memrepro.paths import MANIFEST, RESULTS, RESUME_STORES
+from memrepro.paths import MANIFEST, RESULTS, RESUME_STORES, is_training_state
 
 NAME = PurePosixPath(MANIFEST).name
 # top-level folders and files of results/ that are no build output
 TRANSIENT_DIRS = (PurePosixPath(RESUME_STORES).relative_to(RESULTS).as_posix(),)
 OTHER_COMMANDS = ("report.html", "replay.json")
-# a cell's training state, and an unreadable one set aside (checkpoint.pt.corrupt-<n>)
-CHECKPOINT_PREFIX = "checkpoint.pt"
 # Variables that choose instruction sets, numerical paths or thread counts of the libraries
 ENV_VARS = ("ATEN_CPU_CAPABILITY", "MKL_CBWR", "MKL_ENABLE_INSTRUCTIONS", "MKL_DYNAMIC",
             "MKL_NUM_THREADS", "ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA",
@@ -48,7 +46,7 @@ def is_recorded(rel: PurePosixPath) -> bool:
         return False
     if len(rel.parts) == 1:
         return rel.name not in (NAME, *OTHER_COMMANDS)
-    return rel.parts[0] not in TRANSIENT_DIRS and not rel.name.startswith(CHECKPOINT_PREFIX)
+    return rel.parts[0] not in TRANSIENT_DIRS and not is_training_state(rel.name)
 
 
 def result_files(results: Path) -> list[PurePosixPath]:

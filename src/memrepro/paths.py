@@ -11,6 +11,26 @@ from pathlib import Path
 
 RESULTS = "results"
 RUN_FILES = ("history.csv", "model.pt", "run.json")
+# a cell's resume state, and one set aside as unreadable (checkpoint.pt.corrupt-<n>): in its
+# run directory while it trains, never an output (memrepro.resume, integrity, manifest)
+CHECKPOINT = "checkpoint.pt"
+
+
+def is_training_state(name: str) -> bool:
+    """Whether a file name is a checkpoint or a checkpoint set aside, not a cell's output."""
+    return name.startswith(CHECKPOINT)
+
+
+def cell_files(run_dir: str | Path, under: str = "") -> list[Path]:
+    """The files written for a cell under ``run_dir/under``, relative to ``run_dir``, sorted:
+    no hidden temporary file (memrepro.io.atomic_path) and no training state."""
+    run_dir = Path(run_dir)
+    base = run_dir / under
+    if not base.is_dir():
+        return []
+    return sorted(p.relative_to(run_dir) for p in base.rglob("*") if p.is_file()
+                  and not is_training_state(p.name)
+                  and not any(s.startswith(".") for s in p.relative_to(run_dir).parts))
 
 
 def fmt_rate(rate: float) -> str:

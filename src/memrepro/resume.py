@@ -39,14 +39,13 @@ from base64 import urlsafe_b64encode
 from pathlib import Path
 
 from memrepro import io
-from memrepro.paths import RESUME_STORES, RUN_FILES
+from memrepro.paths import RESUME_STORES, RUN_FILES, cell_files
 from memrepro.paths import RUNS as _RUNS
 
 log = logging.getLogger("memrepro.resume")
 
 RUNS = Path(_RUNS)
 STORES = Path(RESUME_STORES)
-CHECKPOINT = "checkpoint.pt"
 INCOMPLETE = Path(".snakemake") / "incomplete"
 
 
@@ -78,27 +77,16 @@ def _link(src: Path, dst: Path) -> None:
     os.replace(tmp, dst)
 
 
-def _files(root: Path, under: str = "") -> list[Path]:
-    """The files a cell wrote under ``root`` (relative paths; no hidden or checkpoint files,
-    nor a checkpoint set aside as corrupt)."""
-    base = root / under
-    if not base.is_dir():
-        return []
-    return sorted(p.relative_to(root) for p in base.rglob("*") if p.is_file()
-                  and not p.name.startswith(CHECKPOINT) and not any(s.startswith(".")
-                                                       for s in p.relative_to(root).parts))
-
-
 def keep(out_dir: Path, under: str = "") -> None:
     """Link what the cell has written (below ``under``) into its store."""
     store = store_dir(out_dir)
-    for rel in _files(out_dir, under):
+    for rel in cell_files(out_dir, under):
         _link(out_dir / rel, store / "files" / rel)
 
 
 def _link_back(out_dir: Path, under: str = "") -> None:
     files = store_dir(out_dir) / "files"
-    for rel in _files(files, under):
+    for rel in cell_files(files, under):
         if not (out_dir / rel).exists():
             _link(files / rel, out_dir / rel)
 
