@@ -6,18 +6,18 @@ from pathlib import Path
 from snakemake.utils import min_version
 
 from memrepro.config import ConfigError, load_sources, overlay_changes, resolve
-from memrepro.build_status import plan_jobs
-from memrepro.integrity import repair as repair_damaged_runs
-from memrepro import terminal
-from memrepro.jobenv import put_on_pythonpath
-from memrepro.resume import sweep as sweep_kept_outputs
-from memrepro.snakemake_locks import guard as guard_snakemake_locks
-from memrepro.watchdog import clear_stale_locks
+from memrepro.pipeline.build_status import plan_jobs
+from memrepro.pipeline.integrity import repair as repair_damaged_runs
+from memrepro.pipeline import terminal
+from memrepro.pipeline.jobenv import put_on_pythonpath
+from memrepro.pipeline.resume import sweep as sweep_kept_outputs
+from memrepro.pipeline.snakemake_locks import guard as guard_snakemake_locks
+from memrepro.pipeline.watchdog import clear_stale_locks
 
 min_version("9.0")
 
 # Snakemake's terminal output for the whole run: long file lists and reasons summarised, no
-# line over memrepro.terminal.WIDTH characters (a 100-cell job printed 27,000-character lines)
+# line over memrepro.pipeline.terminal.WIDTH characters (a 100-cell job printed 27,000-character lines)
 terminal.install()
 
 
@@ -56,14 +56,14 @@ put_on_pythonpath(Path(workflow.basedir) / "src")
 
 # After a killed Snakemake: remove its leftover locks once nothing of it runs any more (a
 # live Snakemake keeps its own), and forget the outputs kept for finished jobs that Snakemake
-# has since recorded (memrepro.watchdog, memrepro.resume; README "If a run is interrupted").
+# has since recorded (memrepro.pipeline.watchdog, memrepro.pipeline.resume; README "If a run is interrupted").
 if workflow.is_main_process:
     # two Snakemakes started at once: one runs, the other says the directory is locked
     guard_snakemake_locks()
     clear_stale_locks()
     sweep_kept_outputs()
     # a run file damaged or lost after its job finished (sizes against run.json, no hashing):
-    # its group and everything downstream are rebuilt (memrepro.integrity; README)
+    # its group and everything downstream are rebuilt (memrepro.pipeline.integrity; README)
     repair_damaged_runs(plan_jobs(PLAN))
 
 

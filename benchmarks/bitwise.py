@@ -295,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
         import platform
 
         from memrepro.io import write_json
-        from memrepro.manifest import machine_info
+        from memrepro.pipeline.manifest import machine_info
 
         write_json(args.json, {
             "machine": machine_info(), "python": platform.python_version(),

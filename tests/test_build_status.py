@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, hang_limit, load_params
 
-from memrepro import build_status
 from memrepro.config import resolve
-from memrepro.logs import SEPARATOR
+from memrepro.pipeline import build_status
+from memrepro.pipeline.logs import SEPARATOR
 
 
 @pytest.fixture(scope="module")

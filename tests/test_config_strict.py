@@ -10,8 +10,8 @@ import sys
 import pytest
 from conftest import ROOT, load_params, snakemake
 
-from memrepro import config as config_module
 from memrepro.config import ConfigError, load_schema, resolve
+from memrepro.config import plan as config_module
 
 
 def _set(path, value):

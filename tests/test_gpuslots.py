@@ -10,9 +10,9 @@ import textwrap
 import pytest
 from conftest import ROOT, snakemake
 
-from memrepro import gpuslots
+from memrepro.pipeline import gpuslots
 
-CLAIM = ("import os, sys, time; from memrepro.gpuslots import claim_gpu; "
+CLAIM = ("import os, sys, time; from memrepro.pipeline.gpuslots import claim_gpu; "
          "d = claim_gpu(timeout=float(sys.argv[1])); "
          "print(d, os.environ.get('CUDA_VISIBLE_DEVICES'), flush=True); "
          "time.sleep(float(sys.argv[2]))")

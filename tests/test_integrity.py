@@ -1,6 +1,6 @@
 """No failure after the work is done (issue 19): run.json records the sha256 and size of each
 file its training job wrote, a figure's provenance the sha256 of its table, its caption the
-sha256 of its PNG and PDF; ``python -m memrepro.integrity`` verifies all of it without
+sha256 of its PNG and PDF; ``python -m memrepro.pipeline.integrity`` verifies all of it without
 training; a plain rerun repairs a damaged or deleted run (the Snakefile's startup sweep), and
 ``status.py`` says beforehand what that rerun will run."""
 
@@ -19,7 +19,8 @@ import torch
 import yaml
 from conftest import ROOT, hang_limit, small_params, snakemake
 
-from memrepro import integrity, io, provenance
+from memrepro import io, provenance
+from memrepro.pipeline import integrity
 from memrepro.run_files import write_run_files
 
 FIGURE, EXP = "llj/fig3", "llj_mlp_mnist_rand"
@@ -62,7 +63,7 @@ def test_an_unreadable_npz_is_named(tmp_path):
 
 
 def _job(kind, name, outputs, inputs=()):
-    from memrepro.build_status import Job
+    from memrepro.pipeline.build_status import Job
     return Job(kind, name, list(outputs), "log", inputs=list(inputs))
 
 
@@ -125,7 +126,7 @@ def build(built, tmp_path):
 
 
 def _verify(wd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "memrepro.integrity"], cwd=wd,
+    return subprocess.run([sys.executable, "-m", "memrepro.pipeline.integrity"], cwd=wd,
                           capture_output=True, text=True, timeout=hang_limit(20))
 
 

@@ -1,7 +1,7 @@
 """Two Snakemakes in one directory at once (issue 19): neither dies with a traceback; each
 runs, or refuses with Snakemake's own "Directory cannot be locked"; a Snakemake's end never
 removes the locks of another that lives. Snakemake's file locks, as guarded by
-memrepro.snakemake_locks, and the stale-lock sweep (memrepro.watchdog)."""
+memrepro.pipeline.snakemake_locks, and the stale-lock sweep (memrepro.pipeline.watchdog)."""
 
 import os
 import subprocess
@@ -14,7 +14,7 @@ from snakemake.exceptions import LockException
 from snakemake.persistence.file import FilePersistence
 from test_recovery import small_workflow
 
-from memrepro import snakemake_locks, watchdog
+from memrepro.pipeline import snakemake_locks, watchdog
 
 # two tiny rules for the tests' copy of the workflow; the second waits, while its DAG is
 # built (after its Snakemake has set up .snakemake/locks, before it locks), for a flag file

@@ -1,4 +1,4 @@
-"""The build's manifest (memrepro.manifest): every result's sha256 and the machine, and the
+"""The build's manifest (memrepro.pipeline.manifest): every result's sha256 and the machine, and the
 comparison of two manifests, on hand-made results trees."""
 
 import json
@@ -8,8 +8,8 @@ import sys
 import pytest
 from conftest import small_params, snakemake
 
-from memrepro import manifest
-from memrepro.manifest import compare, group_of, manifest_of, report, write
+from memrepro.pipeline import manifest
+from memrepro.pipeline.manifest import compare, group_of, manifest_of, report, write
 
 TREE = {
     "data/digits.npz": b"data",
@@ -34,7 +34,7 @@ def make_tree(root, files=TREE):
 
 
 def cli(*args):
-    return subprocess.run([sys.executable, "-m", "memrepro.manifest", *map(str, args)],
+    return subprocess.run([sys.executable, "-m", "memrepro.pipeline.manifest", *map(str, args)],
                           capture_output=True, text=True)
 
 
@@ -100,7 +100,7 @@ def test_the_manifest_leaves_out_itself_and_transient_files(tmp_path):
         "runs/ar_cifar_randy/loss-cce_eta-0.0_seed-0/.model.pt.k2j4_x.pt",  # atomic_path's
         "runs/ar_cifar_randy/.nfs000000000123",
         "plots/.snakemake_timestamp",
-        "resume/ar_cifar_randy/loss-cce_eta-0.0_seed-0/files/model.pt",  # memrepro.resume
+        "resume/ar_cifar_randy/loss-cce_eta-0.0_seed-0/files/model.pt",  # memrepro.pipeline.resume
         "runs/ar_cifar_randy/loss-cce_eta-0.0_seed-0/checkpoint.pt",
         "runs/ar_cifar_randy/loss-cce_eta-0.0_seed-0/checkpoint.pt.corrupt-1",
         "report.html", "replay.json",  # written by other commands

@@ -12,7 +12,7 @@ import yaml
 from conftest import ROOT, load_params, snakemake
 
 from memrepro.config import ConfigError, load_schema, load_sources, overlay_changes, resolve
-from memrepro.config_errors import read_yaml, source_of
+from memrepro.config.errors import read_yaml, source_of
 
 SMOKE = ["scales", "smoke", "experiments"]
 EXP = ["experiments"]

@@ -12,7 +12,7 @@ import yaml
 from conftest import load_params, snakemake
 
 from memrepro.config import ConfigError, resolve
-from memrepro.dataset_sizes import KNOWN_COUNTS, train_size
+from memrepro.config.dataset_sizes import KNOWN_COUNTS, train_size
 
 EXP = "experiments"
 SMOKE = ("scales", "smoke", "experiments")

@@ -12,9 +12,9 @@ import torch
 from conftest import snakemake
 from test_groups import _cells
 
-from memrepro import progress
 from memrepro.engine import train_group
-from memrepro.logs import attempts_path, current_attempt, to_log
+from memrepro.pipeline import progress
+from memrepro.pipeline.logs import attempts_path, current_attempt, to_log
 
 
 @pytest.fixture(autouse=True)
@@ -141,7 +141,7 @@ def test_cells_label_is_short():
 
 JOB = """\
 from pathlib import Path
-from memrepro.logs import to_log
+from memrepro.pipeline.logs import to_log
 log = to_log(snakemake.log, keep_attempts=snakemake.params.keep)
 attempt = 2 if Path("second").exists() else 1
 log.info("work of attempt %d", attempt)

@@ -20,10 +20,10 @@ import torch
 import yaml
 from conftest import ROOT, snakemake
 
-from memrepro import resume, watchdog
 from memrepro.device_data import to_device
 from memrepro.engine import GroupTrainer, train_cell
 from memrepro.noise import apply_noise
+from memrepro.pipeline import resume, watchdog
 
 EXP, CELL, EPOCHS = "ar_mnist_randx", "loss-cce_eta-0.4_seed-0", 400
 RUN = Path("results/runs") / EXP / CELL
@@ -200,7 +200,7 @@ def test_a_running_snakemake_still_locks_out_a_second_one(tmp_path):
 
 CHILD = """
 import sys, time
-from memrepro import watchdog
+from memrepro.pipeline import watchdog
 watchdog.watch_snakemake(interval=0.1)
 print("watching", flush=True)
 end = time.monotonic() + 60

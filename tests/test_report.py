@@ -23,7 +23,7 @@ import yaml
 from conftest import hang_limit, small_params, snakemake
 
 from memrepro import catalog, claims
-from memrepro.report import (
+from memrepro.pipeline.figure_jobs import (
     FIGURE_SPACE,
     built_counts,
     category,

@@ -14,7 +14,7 @@ from memrepro.captions import figure_stem
 from memrepro.catalog import figure_kinds
 from memrepro.config import resolve
 from memrepro.paths import cell_noise_path
-from memrepro.report import gallery_entry, natural_key
+from memrepro.pipeline.figure_jobs import gallery_entry, natural_key
 
 pytestmark = pytest.mark.slow
 
@@ -25,7 +25,7 @@ def test_smoke_dag_builds_every_figure_and_is_idempotent(workdir):
     elapsed = time.time() - t0
     assert res.returncode == 0, res.stderr[-3000:]
     # the manifest came last: it lists every result with the sha256 the file has at the end
-    from memrepro import manifest
+    from memrepro.pipeline import manifest
 
     recorded = manifest.load(workdir / "results/manifest.json")
     now = manifest.compare(recorded, manifest.manifest_of(workdir / "results"))
@@ -131,7 +131,7 @@ def test_smoke_dag_builds_every_figure_and_is_idempotent(workdir):
     assert desc.index("Claims scorecard") < desc.index('<article class="memrepro-figure">')
     assert all(f">{r['id']}<" in desc for r in card["claims"])
     # the at-a-glance status view agrees: every job of the build is done
-    from memrepro.build_status import assess, plan_jobs
+    from memrepro.pipeline.build_status import assess, plan_jobs
 
     jobs = assess(plan_jobs(plan), workdir)
     assert [f"{j.kind} {j.name}" for j in jobs if j.state != "done"] == []

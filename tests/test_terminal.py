@@ -1,6 +1,6 @@
 """A clean terminal: every input function evaluates, and no line Snakemake prints runs past
 ~200 characters (a 100-cell training job printed lines of 27,000), while a changed setting
-still says which parameter changed (memrepro.terminal, memrepro.folded)."""
+still says which parameter changed (memrepro.pipeline.terminal, memrepro.pipeline.folded)."""
 
 import logging
 import pickle
@@ -10,8 +10,8 @@ import pytest
 import yaml
 from conftest import small_params, snakemake
 
-from memrepro.folded import cells_label, digest, fold
-from memrepro.terminal import WIDTH, ShortLines, summarise_files, summarise_reason, wrap
+from memrepro.pipeline.folded import cells_label, digest, fold
+from memrepro.pipeline.terminal import WIDTH, ShortLines, summarise_files, summarise_reason, wrap
 
 LIMIT = 200  # the longest line a run may print
 

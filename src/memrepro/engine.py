@@ -27,7 +27,7 @@ from typing import Any
 
 import torch
 
-from memrepro import group_checkpoints, resume, watchdog
+from memrepro import group_checkpoints
 from memrepro.device_data import GroupData, TrainData
 from memrepro.epoch_plan import batch_bounds, eval_every, evaluation_due, has_batchnorm
 from memrepro.fit import FIT_TOL
@@ -35,8 +35,9 @@ from memrepro.losses import get_loss
 from memrepro.models import MODELS, get_model
 from memrepro.optim import lr_at, make_optimizer
 from memrepro.paths import CHECKPOINT
+from memrepro.pipeline import resume, watchdog
+from memrepro.pipeline.progress import EpochProgress
 from memrepro.probes import CORE_PROBES, Probe, Probes, label_metrics, mean_of
-from memrepro.progress import EpochProgress
 from memrepro.run_files import fingerprint, write_run_files
 from memrepro.seeds import cell_seed
 from memrepro.stacked import (

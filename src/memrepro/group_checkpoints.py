@@ -10,8 +10,9 @@ from typing import Any
 
 import torch
 
-from memrepro import io, resume
-from memrepro.progress import cells_label, log
+from memrepro import io
+from memrepro.pipeline import resume
+from memrepro.pipeline.progress import cells_label, log
 from memrepro.run_files import save_torch
 from memrepro.stacked import merge_optimizer_states, split_optimizer_state
 

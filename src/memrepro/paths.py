@@ -12,7 +12,7 @@ from pathlib import Path
 RESULTS = "results"
 RUN_FILES = ("history.csv", "model.pt", "run.json")
 # a cell's resume state, and one set aside as unreadable (checkpoint.pt.corrupt-<n>): in its
-# run directory while it trains, never an output (memrepro.resume, integrity, manifest)
+# run directory while it trains, never an output (memrepro.pipeline.resume, integrity, manifest)
 CHECKPOINT = "checkpoint.pt"
 
 
@@ -58,7 +58,8 @@ CLAIMS_JSON = RESULTS + "/claims.json"  # the claims scorecard (memrepro.claims)
 CLAIMS_MD = RESULTS + "/claims.md"
 CLAIMS_CSV = RESULTS + "/claims.csv"  # its table, for the HTML report
 CLAIMS_LOG = "logs/claims.log"
-MANIFEST = RESULTS + "/manifest.json"  # every result's sha256, the machine (memrepro.manifest)
+# every result's sha256, the machine (memrepro.pipeline.manifest)
+MANIFEST = RESULTS + "/manifest.json"
 MANIFEST_LOG = "logs/manifest.log"
 
 
@@ -83,7 +84,8 @@ def cell_noise_path(cell: dict) -> str:
 
 
 RUNS = f"{RESULTS}/runs"
-RESUME_STORES = f"{RESULTS}/resume"  # outputs kept for an interrupted job (memrepro.resume)
+# outputs kept for an interrupted job (memrepro.pipeline.resume)
+RESUME_STORES = f"{RESULTS}/resume"
 
 
 def run_dir(cell: dict) -> str:

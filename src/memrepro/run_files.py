@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from memrepro import io
-from memrepro.integrity import RECORD, file_record
+from memrepro.pipeline.integrity import RECORD, file_record
 
 log = logging.getLogger("memrepro.run_files")
 # what a job measures of itself: logged, never written into run.json (it varies run to run)
@@ -63,7 +63,7 @@ def write_run_files(out_dir: Path, spec, state: dict[str, torch.Tensor], history
         "group": {k: v for k, v in group.items() if k not in TIMING},
         "final": {k: history[-1][k] for k in ("j1", "j2", "test_acc")},
         # the sha256 and size of every file written for the cell, taken of the bytes on disk
-        # (memrepro.integrity checks them; the Snakefile's startup sweep compares sizes)
+        # (memrepro.pipeline.integrity checks them; the Snakefile's startup sweep compares sizes)
         RECORD: file_record(out_dir),
     })
 

@@ -156,7 +156,7 @@ def resolve_partitions(config: dict, experiments: dict, cells: dict, file_probes
     """``partitions:`` of the config, each with its scoring ``cell`` found, its epoch resolved
     (``final``: the experiment's train.epochs), its ``probe_file`` and ``path``; and every
     partition-form subset checked. Raises one ConfigError listing every problem."""
-    from memrepro.config_errors import _fail
+    from memrepro.config.errors import fail
     from memrepro.paths import partition_path, probe_path, run_dir
 
     out, lines = {}, []
@@ -171,7 +171,7 @@ def resolve_partitions(config: dict, experiments: dict, cells: dict, file_probes
                          "probe_file": str(probe_path(run_dir(cell), spec["probe"],
                                                       spec["epoch"]))}
     lines += _subset_errors(config, experiments, out)
-    _fail(lines)
+    fail(lines)
     return out
 
 
@@ -179,12 +179,12 @@ def _scoring_cell(at: str, spec: dict, experiments: dict, cells: dict, datasets:
                   file_probes) -> tuple[dict | None, list[str]]:
     """The one cell a partition scores with, or None and the lines saying why; sets
     ``spec["epoch"]`` to a number."""
-    from memrepro.config_errors import _line, _one_of
+    from memrepro.config.errors import error_line, one_of
     from memrepro.paths import fmt_rate
 
     name = spec["experiment"]
     if name not in experiments:
-        return None, [_line(f"{at}.experiment", name, "a key of experiments: " + _one_of(
+        return None, [error_line(f"{at}.experiment", name, "a key of experiments: " + one_of(
             experiments), choices=experiments)]
     exp, lines = experiments[name], []
     seeds = list(range(exp["seeds"])) if isinstance(exp["seeds"], int) else list(exp["seeds"])
@@ -192,21 +192,21 @@ def _scoring_cell(at: str, spec: dict, experiments: dict, cells: dict, datasets:
     for key, value, allowed in (("loss", spec["loss"], exp["losses"]), ("seed", spec["seed"],
                                 seeds), ("eta", fmt_rate(spec["eta"]), rates)):
         if value not in allowed:
-            lines.append(_line(f"{at}.{key}", spec[key], f"{_one_of(allowed)} (the {key}s of "
+            lines.append(error_line(f"{at}.{key}", spec[key], f"{one_of(allowed)} (the {key}s of "
                                f"{name})", choices=allowed))
     lines += _probe_errors(at, spec, exp, file_probes)
     if spec["easy"] + spec["difficult"] > 1:
-        lines.append(_line(f"{at}.difficult", spec["difficult"], f"at most "
+        lines.append(error_line(f"{at}.difficult", spec["difficult"], f"at most "
                            f"{1 - spec['easy']:g} (easy + difficult <= 1: disjoint parts)"))
     found = [c for (e, _), c in cells.items() if e == name and c["loss"]["name"] == spec["loss"]
              and fmt_rate(c["noise"]["rate"]) == fmt_rate(spec["eta"])
              and c["seed"] == spec["seed"]]
     if not lines and len(found) != 1:
-        lines.append(_line(f"{at}.experiment", name, "an experiment without a sweep (one cell "
+        lines.append(error_line(f"{at}.experiment", name, "an experiment without a sweep (one cell "
                            "per loss, eta and seed)"))
     ds = datasets.get(found[0]["dataset"], {}) if found else {}
     if spec["split"] == "test" and "test" not in (ds.get("train_splits") or []):
-        lines.append(_line(f"{at}.split", "test", "'train', or 'test' when the scoring run "
+        lines.append(error_line(f"{at}.split", "test", "'train', or 'test' when the scoring run "
                            "trains on a derived dataset with train_splits [train, test]",
                            f" (dataset {found[0]['dataset'] if found else '?'!r})"))
     return (found[0] if not lines else None), lines
@@ -215,25 +215,26 @@ def _scoring_cell(at: str, spec: dict, experiments: dict, cells: dict, datasets:
 def _probe_errors(at: str, spec: dict, exp: dict, file_probes) -> list[str]:
     """The scoring experiment records ``spec["probe"]`` (a file probe) at ``spec["epoch"]``
     (``final`` becomes its train.epochs here) and its last epoch is known in advance."""
-    from memrepro.config_errors import _line, _names, _one_of
+    from memrepro.config.errors import error_line, name_list, one_of
     from memrepro.paths import probe_epochs
 
     name, probes, train = spec["experiment"], exp.get("probes") or {}, exp["train"]
     lines = []
     if spec["probe"] not in probes or spec["probe"] not in file_probes:
         asked = sorted(set(probes) & set(file_probes))
-        lines.append(_line(f"{at}.probe", spec["probe"], "a probe that writes files and that "
-                           f"{name} asks for: {_one_of(asked) if asked else 'none'}",
+        lines.append(error_line(f"{at}.probe", spec["probe"], "a probe that writes files and that "
+                           f"{name} asks for: {one_of(asked) if asked else 'none'}",
                            choices=asked))
     if train.get("stop_when_fit"):
-        lines.append(_line(f"{at}.experiment", name, "an experiment without "
+        lines.append(error_line(f"{at}.experiment", name, "an experiment without "
                            "train.stop_when_fit (its last epoch is not known in advance)"))
     if spec["epoch"] == "final":
         spec["epoch"] = int(train["epochs"])
     due = probe_epochs(probes.get(spec["probe"]) or {}, int(train["epochs"]))
     if spec["probe"] in probes and spec["epoch"] not in due:
-        lines.append(_line(f"{at}.epoch", spec["epoch"], f"an epoch at which {name} records "
-                           f"{spec['probe']!r}: {_names(due[:8])}{' ...' if len(due) > 8 else ''}"
+        lines.append(error_line(f"{at}.epoch", spec["epoch"], f"an epoch at which {name} records "
+                           f"{spec['probe']!r}: "
+                           f"{name_list(due[:8])}{' ...' if len(due) > 8 else ''}"
                            f" (final = {train['epochs']})"))
     return lines
 
@@ -242,7 +243,7 @@ def _subset_errors(config: dict, experiments: dict, partitions: dict) -> list[st
     """Each partition-form subset: its partition exists, is of the training split, scores the
     dataset the experiment trains on (or the union made from it), and no experiment trains on
     a partition that its own runs score, directly or through others."""
-    from memrepro.config_errors import _line, _one_of
+    from memrepro.config.errors import error_line, one_of
 
     known, lines = config.get("partitions") or {}, []
     for name, exp in experiments.items():
@@ -251,25 +252,25 @@ def _subset_errors(config: dict, experiments: dict, partitions: dict) -> list[st
             continue
         part = subset["partition"]
         if part not in known:
-            lines.append(_line(at, part, "a key of partitions: " + _one_of(known),
+            lines.append(error_line(at, part, "a key of partitions: " + one_of(known),
                                choices=known))
             continue
         if part not in partitions:
             continue  # its own errors are listed
         p = partitions[part]
         if p["split"] != "train":
-            lines.append(_line(at, part, "a partition of split 'train' (test-set indices "
+            lines.append(error_line(at, part, "a partition of split 'train' (test-set indices "
                                "are not training examples)"))
         scored = config["datasets"].get(p["dataset"], {})
         base = (scored.get("from") if scored.get("source") == "derived" and not
                 scored.get("classes") and (scored.get("train_splits") or ["train"])[0] == "train"
                 else None)
         if exp["resolved_dataset"] not in (p["dataset"], base):
-            lines.append(_line(f"experiments.{name}.dataset", exp["resolved_dataset"],
-                               _one_of([d for d in (p["dataset"], base) if d]),
+            lines.append(error_line(f"experiments.{name}.dataset", exp["resolved_dataset"],
+                               one_of([d for d in (p["dataset"], base) if d]),
                                f" (partition {part!r} scores examples of {p['dataset']!r})"))
         if _scored_by(name, part, partitions, experiments):
-            lines.append(_line(at, part, "a partition whose scoring run does not train on a "
+            lines.append(error_line(at, part, "a partition whose scoring run does not train on a "
                                f"partition scored by {name} (a cycle)"))
     return lines
 

@@ -3,9 +3,11 @@
 import re
 from pathlib import Path
 
-from memrepro import catalog, job_inputs
+from memrepro import catalog
+
+from memrepro.pipeline import job_inputs
 from memrepro.captions import figure_caption, figure_stem, figure_title
-from memrepro.gpuslots import gpu_count
+from memrepro.pipeline.gpuslots import gpu_count
 from memrepro.paths import (
     DOWNLOAD_LOG,
     FIGURE_LOG,
@@ -110,7 +112,7 @@ def prepare_inputs(wc):
 
 
 def group_inputs(group):
-    """A training job's named inputs (memrepro.job_inputs: status.py reads the same)."""
+    """A training job's named inputs (memrepro.pipeline.job_inputs: status.py reads the same)."""
     return job_inputs.group_inputs(group["cells"])
 
 

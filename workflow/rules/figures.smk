@@ -3,10 +3,10 @@
 # job reads and does comes from its kind (memrepro.catalog.figure_kinds()). The summary job
 # writes the DVC metrics and plots. In the HTML report (`snakemake --report`) each figure has
 # its paper as category, its number and title as label, and a `gallery` entry that
-# workflow/report/*.rst render (memrepro.report).
+# workflow/report/*.rst render (memrepro.pipeline.figure_jobs).
 
-from memrepro import report as rep
-from memrepro.folded import fold
+from memrepro.pipeline import figure_jobs as rep
+from memrepro.pipeline.folded import fold
 from memrepro.paths import SUMMARY_CELLS, plot_path, summary_paths
 from memrepro.provenance import figure_params
 

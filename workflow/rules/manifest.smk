@@ -1,7 +1,7 @@
-# The build's manifest (memrepro.manifest): the sha256 of every file under results/ and the
+# The build's manifest (memrepro.pipeline.manifest): the sha256 of every file under results/ and the
 # machine and libraries that made them. It runs last: its inputs are the figures, the summary
 # and the claims, which come after every training, noise and data job. Compare two builds with
-# `python -m memrepro.manifest compare A.json B.json`.
+# `python -m memrepro.pipeline.manifest compare A.json B.json`.
 
 from memrepro.paths import MANIFEST, MANIFEST_LOG
 

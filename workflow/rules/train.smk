@@ -3,7 +3,7 @@
 # data on the device and writes every cell's files. A group's outputs are known when the
 # Snakefile is parsed, so each group is its own rule (named train_<experiment>_<group>).
 
-from memrepro.folded import cells_label, fold
+from memrepro.pipeline.folded import cells_label, fold
 
 TRAIN_GPUS = train_gpus()
 
@@ -24,7 +24,7 @@ for _gid, _group in PLAN.groups.items():
         resources:
             gpu=TRAIN_GPUS,
         params:
-            # the cells' specs, shown and recorded by a digest (memrepro.folded): a change in any
+            # the cells' specs, shown and recorded by a digest (memrepro.pipeline.folded): a change in any
             # cell reruns the group, and the reason fits on a line
             specs=lambda wc, cells=_group["cells"]: fold(cells, cells_label(cells)),
             mode=_group["mode"],

@@ -4,12 +4,12 @@
 
 Checks with `dvc status` that the results match dvc.lock, then runs
 `snakemake --touch --forceall` on the targets (default: figures). See docs/data-remote.md
-and memrepro.restore. Not a Snakemake `script:`; run it from the repository root.
+and memrepro.pipeline.restore. Not a Snakemake `script:`; run it from the repository root.
 """
 
 import sys
 
-from memrepro.restore import main
+from memrepro.pipeline.restore import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,7 +1,7 @@
 """Snakemake script: the claims scorecard (results/claims.json, .md and .csv)."""
 
 from memrepro import catalog, claims
-from memrepro.logs import to_log
+from memrepro.pipeline.logs import to_log
 
 sm = snakemake  # noqa: F821 - injected by Snakemake
 log = to_log(sm.log)

@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from memrepro.download import MARKER, download
-from memrepro.logs import to_log
+from memrepro.pipeline.logs import to_log
 
 sm = snakemake  # noqa: F821 - injected by Snakemake
 log = to_log(sm.log)

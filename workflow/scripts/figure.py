@@ -8,7 +8,7 @@ import pandas as pd
 
 from memrepro import catalog, io
 from memrepro.figures import caption_path, table_markdown, with_provenance, write_figure
-from memrepro.logs import to_log
+from memrepro.pipeline.logs import to_log
 from memrepro.provenance import add_image_digests, figure_record
 
 sm = snakemake  # noqa: F821 - injected by Snakemake

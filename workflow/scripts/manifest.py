@@ -1,9 +1,10 @@
-"""Snakemake script: results/manifest.json (memrepro.manifest), after every other result."""
+"""Snakemake script: results/manifest.json (memrepro.pipeline.manifest), after every other
+result."""
 
 from pathlib import Path
 
-from memrepro import manifest
-from memrepro.logs import to_log
+from memrepro.pipeline import manifest
+from memrepro.pipeline.logs import to_log
 
 sm = snakemake  # noqa: F821 - injected by Snakemake
 log = to_log(sm.log)

@@ -1,8 +1,8 @@
 """Snakemake script: noisy labels for one (dataset, noise, rate, seed)."""
 
 from memrepro import io
-from memrepro.logs import to_log
 from memrepro.noise import apply_noise
+from memrepro.pipeline.logs import to_log
 from memrepro.seeds import drawn_seed
 
 sm = snakemake  # noqa: F821 - injected by Snakemake

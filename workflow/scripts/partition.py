@@ -2,7 +2,7 @@
 scoring run, by the score its probe file recorded."""
 
 from memrepro import io
-from memrepro.logs import to_log
+from memrepro.pipeline.logs import to_log
 from memrepro.subsets import partition_from_files
 
 sm = snakemake  # noqa: F821 - injected by Snakemake

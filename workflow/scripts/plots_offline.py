@@ -1,4 +1,4 @@
-"""`dvc plots show` that renders without the network (memrepro.dvcplots).
+"""`dvc plots show` that renders without the network (memrepro.pipeline.dvcplots).
 
     python workflow/scripts/plots_offline.py [dvc plots show options...]
 
@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from memrepro.dvcplots import write_template
+from memrepro.pipeline.dvcplots import write_template
 
 TEMPLATE = Path(".dvc/tmp/plots_offline.html")
 

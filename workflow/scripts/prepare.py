@@ -1,7 +1,7 @@
 """Snakemake script: build results/data/<ds>.npz (uint8 NCHW, int64 labels) and its .json."""
 
 from memrepro.data import prepare
-from memrepro.logs import to_log
+from memrepro.pipeline.logs import to_log
 
 sm = snakemake  # noqa: F821 - injected by Snakemake
 to_log(sm.log)  # prepare() logs what it wrote

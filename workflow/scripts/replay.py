@@ -208,10 +208,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     from memrepro import io
-    from memrepro.build_status import load_config
     from memrepro.config import resolve
     from memrepro.device_data import pick_device
     from memrepro.paths import run_dir
+    from memrepro.pipeline.build_status import load_config
 
     args = parse_args(argv)
     root = Path(args.directory)

@@ -3,10 +3,10 @@ training job's epoch and ETA (from the job logs). Read only: safe beside a runni
 
     python workflow/scripts/status.py [--config scale=quick] [-d DIR] [--stale SECONDS]
 
-Not a Snakemake `script:`; run it from the repository root. See memrepro.build_status.
+Not a Snakemake `script:`; run it from the repository root. See memrepro.pipeline.build_status.
 """
 
-from memrepro.build_status import main
+from memrepro.pipeline.build_status import main
 
 if __name__ == "__main__":
     print(main())

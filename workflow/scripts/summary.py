@@ -1,7 +1,7 @@
 """Snakemake script: the DVC metrics (a few numbers per experiment, one file each), every
 cell's final J1/J2/test accuracy (one file), and per-cell curves (DVC plots)."""
 
-from memrepro.logs import to_log
+from memrepro.pipeline.logs import to_log
 from memrepro.tables import write_plot_tables, write_summary
 
 sm = snakemake  # noqa: F821 - injected by Snakemake

@@ -4,8 +4,8 @@ run.json (with its data, noise and provenance record: memrepro.provenance, no ti
 import json
 from pathlib import Path
 
-from memrepro.gpuslots import claim_gpu
-from memrepro.watchdog import watch_snakemake
+from memrepro.pipeline.gpuslots import claim_gpu
+from memrepro.pipeline.watchdog import watch_snakemake
 
 sm = snakemake  # noqa: F821 - injected by Snakemake
 watch_snakemake()  # if Snakemake dies, checkpoint after this epoch and exit
@@ -18,7 +18,7 @@ from memrepro import catalog, io  # noqa: E402
 from memrepro.data import load_prepared  # noqa: E402
 from memrepro.device_data import pick_device, to_device_many  # noqa: E402
 from memrepro.engine import train_group  # noqa: E402
-from memrepro.logs import to_log  # noqa: E402
+from memrepro.pipeline.logs import to_log  # noqa: E402
 from memrepro.provenance import record  # noqa: E402
 from memrepro.subsets import is_partition_subset  # noqa: E402
 

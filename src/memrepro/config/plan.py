@@ -7,7 +7,7 @@ every figure's, panel's and series' keys against its kind, checks every scale's 
 applies the chosen scale's overlay, checks the result again, and expands every experiment
 into training cells with stable, readable slugs; ``Plan.partitions`` holds each partition with
 its scoring cell resolved (memrepro.subsets). The expanded plan is checked for what used to
-fail only inside a job (memrepro.plan_checks: probe epochs, subset sizes, the model a probe
+fail only inside a job (memrepro.config.plan_checks: probe epochs, subset sizes, the model a probe
 or objective needs, figure selectors), and so is every other scale's plan (its errors end
 with ``(at scale 'paper')``).
 
@@ -16,8 +16,8 @@ the key, the offending value and what is allowed, and the nearest valid name whe
 one (``did you mean 'metrics'?``), under the file it comes from (``sources``: params.yaml,
 a ``--configfile``, the ``--config`` values; a user's dataset file).
 
-``overlay_changes(plan)`` (memrepro.overlays) lists what the chosen scale's overlay changed in
-which experiment (and figure); the Snakefile prints it once when it plans.
+``overlay_changes(plan)`` (memrepro.config.overlays) lists what the chosen scale's overlay
+changed in which experiment (and figure); the Snakefile prints it once when it plans.
 """
 
 
@@ -28,32 +28,30 @@ import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from memrepro.config_errors import (
+from memrepro.config.errors import (
     ConfigError,
     Line,
-    _fail,
-    _invalid,
-    _line,
-    _names,
-    _one_of,
     check_user_data,
-    load_sources,
+    error_line,
+    fail,
+    invalid,
+    name_list,
+    one_of,
 )
-from memrepro.overlays import overlay_changes
-from memrepro.paths import fmt_rate
-from memrepro.plan_checks import cell_errors, plan_errors
-from memrepro.subsets import is_partition_subset, resolve_partitions
-from memrepro.validation import (
+from memrepro.config.plan_checks import cell_errors, plan_errors
+from memrepro.config.validation import (
     ENGINE_MODEL_ARGS,
-    _arguments,
-    _check,
-    _check_config,
-    _sub,
+    arguments_of,
+    check_against,
+    check_config,
     load_schema,
     model_value_errors,
+    subschema,
 )
+from memrepro.paths import fmt_rate
+from memrepro.subsets import is_partition_subset, resolve_partitions
 
-__all__ = ["ConfigError", "Plan", "load_schema", "load_sources", "overlay_changes", "resolve"]
+__all__ = ["Plan", "resolve"]
 
 
 @dataclass
@@ -98,7 +96,7 @@ def resolve(config: dict, check_files: bool = True, schema_path: str | Path | No
     file that set the key (else params.yaml)."""
     try:
         plan = _resolve(config, check_files, schema_path)
-        _fail(_other_scale_errors(config, schema_path))
+        fail(_other_scale_errors(config, schema_path))
         return plan
     except ConfigError as err:
         raise err.attributed(sources) from None
@@ -106,7 +104,7 @@ def resolve(config: dict, check_files: bool = True, schema_path: str | Path | No
 
 def _resolve(config: dict, check_files: bool, schema_path: str | Path | None) -> Plan:
     schema = load_schema(schema_path)
-    _check_config(config, schema)
+    check_config(config, schema)
     scale, overlay = _overlay(config)
     from memrepro.catalog import file_probe_names
 
@@ -121,7 +119,7 @@ def _resolve(config: dict, check_files: bool, schema_path: str | Path | None) ->
     partitions = resolve_partitions(config, experiments, cells, file_probe_names())
     figures = _resolve_figures(config, overlay, datasets)
     _check_figures(figures, experiments)
-    _fail(plan_errors(config, cells, figures, read_files=check_files))
+    fail(plan_errors(config, cells, figures, read_files=check_files))
     _add_bases(datasets, config["datasets"])
     if check_files:
         check_user_data(config["datasets"])
@@ -174,7 +172,7 @@ def _overlay(config: dict) -> tuple[str, dict]:
     """The chosen scale and its overlay."""
     scale = config["scale"]
     if scale not in config["scales"]:
-        raise _invalid("scale", scale, _one_of(config["scales"]), choices=config["scales"])
+        raise invalid("scale", scale, one_of(config["scales"]), choices=config["scales"])
     return scale, config["scales"][scale] or {}
 
 
@@ -191,10 +189,10 @@ def _experiment(name: str, raw: dict, overlay: dict, datasets: dict, schema: dic
     if "subset" in own:  # a subset is replaced whole, never merged key by key
         exp.pop("subset", None)
     exp = deep_merge(exp, own)
-    _check(exp, _sub(schema, "experiment"), ("experiments", name))
+    check_against(exp, subschema(schema, "experiment"), ("experiments", name))
     if exp["dataset"] not in datasets:
-        raise _invalid(f"experiments.{name}.dataset", exp["dataset"],
-                       "a key of datasets: " + _one_of(datasets), choices=datasets)
+        raise invalid(f"experiments.{name}.dataset", exp["dataset"],
+                       "a key of datasets: " + one_of(datasets), choices=datasets)
     _check_rates(name, exp["noise"])
     exp["resolved_dataset"] = overlay.get("substitute", {}).get(exp["dataset"], exp["dataset"])
     return exp
@@ -207,11 +205,11 @@ def _check_rates(name: str, noise: dict) -> None:
 
     for i, r in enumerate(noise["rates"]):
         if r >= 1 and not allows_full_rate(noise["name"]):
-            raise _invalid(f"experiments.{name}.noise.rates[{i}]", r,
-                           f"0 <= eta < 1 (eta = 1 only for {_names(sorted(FULL_RATE))})",
+            raise invalid(f"experiments.{name}.noise.rates[{i}]", r,
+                           f"0 <= eta < 1 (eta = 1 only for {name_list(sorted(FULL_RATE))})",
                            f" for noise {noise['name']!r}")
         if fmt_rate(r) in map(fmt_rate, noise["rates"][:i]):
-            raise _invalid(f"experiments.{name}.noise.rates[{i}]", r,
+            raise invalid(f"experiments.{name}.noise.rates[{i}]", r,
                            "distinct noise rates (this one is listed before)")
 
 
@@ -222,22 +220,22 @@ def _expand_cells(name: str, exp: dict, stand_in_for: str | None, scale: str,
     points = sweep_points(exp, f"experiments.{name}.sweep")
     if points[0]:
         field_ = "key" if "key" in exp["sweep"] else "keys"
-        _fail(_sweep_model_errors(f"experiments.{name}.sweep.{field_}", points[0]["keys"],
+        fail(_sweep_model_errors(f"experiments.{name}.sweep.{field_}", points[0]["keys"],
                                   exp["model"]["name"]))
     for point in points:
         setting = apply_sweep(exp, point)
         if point:
             at = ("experiments", name, f"sweep {point['name']}={point['label']}")
-            _check({k: v for k, v in setting.items() if k != "resolved_dataset"},
-                   _sub(schema, "experiment"), at)
+            check_against({k: v for k, v in setting.items() if k != "resolved_dataset"},
+                   subschema(schema, "experiment"), at)
             model_at = ".".join((*at, "model"))
-            _fail(model_value_errors(dict.fromkeys(setting["model"], model_at),
+            fail(model_value_errors(dict.fromkeys(setting["model"], model_at),
                                      setting["model"], schema))
         for loss, rate, seed in itertools.product(exp["losses"], exp["noise"]["rates"],
                                                   seed_list(exp["seeds"])):
             cell = _cell(name, exp, setting, point, stand_in_for, loss, rate, seed, scale)
             cells[(name, cell["slug"])] = cell
-    _fail(cell_errors(cells))
+    fail(cell_errors(cells))
     return cells
 
 
@@ -245,11 +243,12 @@ def _sweep_model_errors(key: str, keys: list[str], model: str) -> list[str]:
     """Swept ``model.<argument>`` keys that the model's constructor does not take."""
     from memrepro.models import MODELS
 
-    args = _arguments(MODELS[model], ENGINE_MODEL_ARGS)
+    args = arguments_of(MODELS[model], ENGINE_MODEL_ARGS)
     if args is None:
         return []
     allowed = [f"model.{a}" for a in args]
-    return [_line(key, k, f"the arguments of model {model!r}: {_names(allowed)}", choices=allowed)
+    return [error_line(key, k, f"the arguments of model {model!r}: {name_list(allowed)}",
+                       choices=allowed)
             for k in keys if k.startswith("model.") and ".".join(k.split(".")[:2]) not in allowed]
 
 
@@ -281,8 +280,8 @@ def _resolve_figures(config: dict, overlay: dict, datasets: dict) -> dict[str, d
         spec = deep_merge(spec, (overlay.get("figures") or {}).get(fid, {}))
         if "dataset" in spec:  # a figure computed from a dataset, not from training runs
             if spec["dataset"] not in config["datasets"]:
-                raise _invalid(f"figures.{fid}.dataset", spec["dataset"],
-                               "a key of datasets: " + _one_of(config["datasets"]),
+                raise invalid(f"figures.{fid}.dataset", spec["dataset"],
+                               "a key of datasets: " + one_of(config["datasets"]),
                                choices=config["datasets"])
             ds = substitute.get(spec["dataset"], spec["dataset"])
             spec["resolved_dataset"] = ds
@@ -310,12 +309,12 @@ def sweep_points(exp: dict, key: str) -> list[dict]:
         raise ConfigError([line])
     for k in keys:
         if k.split(".")[0] not in SWEEP_ROOTS:
-            raise _invalid(f"{key}.key", k, "a dotted key under " + _one_of(SWEEP_ROOTS))
+            raise invalid(f"{key}.key", k, "a dotted key under " + one_of(SWEEP_ROOTS))
     points = []
     for i, v in enumerate(sw["values"]):
         vals = [v] if "key" in sw else v
         if not isinstance(vals, list) or len(vals) != len(keys):
-            raise _invalid(f"{key}.values[{i}]", v, f"a list of {len(keys)} numbers (one per key)"
+            raise invalid(f"{key}.values[{i}]", v, f"a list of {len(keys)} numbers (one per key)"
                            if "keys" in sw else "a number")
         points.append({"name": sw["name"], "keys": keys, "values": vals,
                        "label": "-".join(format(float(x), "g") for x in vals)})
@@ -365,16 +364,16 @@ def make_groups(cells: dict[tuple[str, str], dict], experiments: dict) -> dict[s
 def _check_figures(figures: dict, experiments: dict) -> None:
     for fid, spec in figures.items():
         if "/" not in fid:
-            raise _invalid("figures", fid, "ids of the form <paper>/<name>, e.g. ps/fig1")
+            raise invalid("figures", fid, "ids of the form <paper>/<name>, e.g. ps/fig1")
         for i, panel in enumerate(spec.get("panels", [])):
             for j, p in enumerate(panel.get("series") or [panel]):
                 key = f"figures.{fid}.panels[{i}]" + (f".series[{j}]" if "series" in panel
                                                       else "")
                 if p["experiment"] not in experiments:
-                    raise _invalid(f"{key}.experiment", p["experiment"], _one_of(experiments),
+                    raise invalid(f"{key}.experiment", p["experiment"], one_of(experiments),
                                    choices=experiments)
                 losses = experiments[p["experiment"]]["losses"]
                 if p["loss"] not in losses:
-                    raise _invalid(f"{key}.loss", p["loss"],
-                                   f"{_one_of(losses)} (the losses of {p['experiment']})",
+                    raise invalid(f"{key}.loss", p["loss"],
+                                   f"{one_of(losses)} (the losses of {p['experiment']})",
                                    choices=losses)

@@ -105,15 +105,15 @@ def _key(path) -> str:
     return out or "<top level>"
 
 
-def _one_of(names) -> str:
-    return "one of " + _names(names)
+def one_of(names) -> str:
+    return "one of " + name_list(names)
 
 
-def _names(names) -> str:
+def name_list(names) -> str:
     return ", ".join(map(repr, names)) or "none"
 
 
-def _short(value: Any) -> str:
+def short(value: Any) -> str:
     text = repr(value)
     return text if len(text) < 120 else text[:117] + "..."
 
@@ -126,11 +126,11 @@ def _did_you_mean(value: Any, choices) -> str:
     return f"; did you mean {near[0]!r}?" if near else ""
 
 
-def _line(key: str, value: Any, allowed: str, why: str = "", choices=(),
+def error_line(key: str, value: Any, allowed: str, why: str = "", choices=(),
           leaf: Any = None) -> Line:
     """The one error format: key, offending value, what is allowed, the nearest choice;
     ``leaf``: the value is a key of the mapping at ``key`` (an unknown key)."""
-    line = Line(f"  {key}: {_short(value)} is not allowed{why}; allowed: {allowed}"
+    line = Line(f"  {key}: {short(value)} is not allowed{why}; allowed: {allowed}"
                 f"{_did_you_mean(value, choices)}")
     line.where = _where(key, leaf)
     return line
@@ -144,12 +144,12 @@ def _where(key: str, leaf: Any = None) -> str:
     return f"{key}.{leaf}" if key else str(leaf)
 
 
-def _invalid(key: str, value: Any, allowed: str, why: str = "", choices=(),
+def invalid(key: str, value: Any, allowed: str, why: str = "", choices=(),
              leaf: Any = None) -> ConfigError:
-    return ConfigError([_line(key, value, allowed, why, choices, leaf)])
+    return ConfigError([error_line(key, value, allowed, why, choices, leaf)])
 
 
-def _fail(lines: list[str]) -> None:
+def fail(lines: list[str]) -> None:
     """Raise one ConfigError listing ``lines`` (the first MAX_LINES), if there are any."""
     lines = list(dict.fromkeys(lines))
     if lines:
@@ -161,7 +161,7 @@ def _unknown_keys(key: str, mapping, allowed, what: str = "only the keys",
                   why: str = "") -> list[str]:
     """A line for every key of ``mapping`` that is not in ``allowed``."""
     allowed = sorted(allowed)
-    return [_line(key, k, f"{what} {_names(allowed)}", why, allowed, leaf=k)
+    return [error_line(key, k, f"{what} {name_list(allowed)}", why, allowed, leaf=k)
             for k in mapping if k not in allowed]
 
 
@@ -173,7 +173,7 @@ def check_user_data(datasets: dict) -> None:
     for name, spec in datasets.items():
         if spec["source"] == "npz":
             if not Path(spec["path"]).is_file():
-                raise _invalid(f"datasets.{name}.path", spec["path"], "an existing .npz file "
+                raise invalid(f"datasets.{name}.path", spec["path"], "an existing .npz file "
                                "(relative paths: from the directory Snakemake runs in)")
             try:
                 validate_npz(spec["path"], key=f"datasets.{name}.path",
@@ -215,7 +215,7 @@ def read_yaml(path: str | Path, label: str | None = None) -> Any:
     except (yaml.YAMLError, OSError, UnicodeDecodeError) as e:
         raise ConfigError([f"  {e}"], source=label) from None
     if not isinstance(data, dict):
-        raise ConfigError([f"  <top level>: {_short(data)} is not allowed; allowed: a mapping "
+        raise ConfigError([f"  <top level>: {short(data)} is not allowed; allowed: a mapping "
                            "of keys (scale, datasets, experiments, ...)"], source=label)
     twice = duplicate_keys(text)
     if twice:

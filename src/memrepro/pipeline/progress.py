@@ -1,6 +1,7 @@
 """Progress of a training job: tqdm's bar on a terminal, and one line per epoch on the logger
-``memrepro.engine`` (the job's log, through ``memrepro.logs.to_log``), which
-``memrepro.build_status`` reads back. Without a log handler (tests, library use) the lines go
+``memrepro.engine`` (the job's log, through ``memrepro.pipeline.logs.to_log``), which
+``memrepro.pipeline.build_status`` reads back. Without a log handler (tests, library use) the
+lines go
 nowhere: they are INFO, below Python's last-resort WARNING.
 
 A line reads, for one cell, a group trained as one, and a cell of a group trained one cell

@@ -2,11 +2,11 @@
 
 ``memrepro.config.resolve`` calls :func:`plan_errors` once the chosen scale's experiments are
 merged and expanded into cells (and again for every other scale): every error names the key,
-the value and what is allowed (memrepro.config_errors), before any job runs.
+the value and what is allowed (memrepro.config.errors), before any job runs.
 
 - a probe epoch past the run's last epoch (``train.epochs``, per sweep point): the probe file
   would never be written, and the job would fail after training;
-- an integer ``subset`` larger than the training set (memrepro.dataset_sizes): it would train
+- an integer ``subset`` larger than the training set (memrepro.config.dataset_sizes): it would train
   on all the data silently;
 - a derived dataset's ``classes`` naming a class its base lacks (the prepare job's error);
 - a probe or objective on a model without what it needs (``Paper.model_needs``, e.g. LLJ's
@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import json
 
-from memrepro.config_errors import _line, _names, _one_of
-from memrepro.dataset_checks import derived_class_errors
-from memrepro.dataset_sizes import train_size
+from memrepro.config.dataset_checks import derived_class_errors
+from memrepro.config.dataset_sizes import train_size
+from memrepro.config.errors import error_line, name_list, one_of
 from memrepro.subsets import PARTS
 
 
@@ -39,7 +39,7 @@ def plan_errors(config: dict, cells: dict, figures: dict, read_files: bool) -> l
 
 def cell_errors(cells: dict) -> list[str]:
     """Each cell's probe epochs and the model its probes and objectives need (repeats across
-    cells are dropped by ``_fail``); checked as soon as an experiment is expanded, before the
+    cells are dropped by ``fail``); checked as soon as an experiment is expanded, before the
     partitions that read its probe files."""
     from memrepro import catalog
 
@@ -66,7 +66,7 @@ def _swept(cell: dict, key: str) -> str:
 def _probe_epoch_errors(cell: dict) -> list[str]:
     """Listed probe epochs lie in 0..train.epochs (0: the initialisation)."""
     last, at = int(cell["train"]["epochs"]), f"experiments.{cell['experiment']}.probes"
-    return [_line(f"{at}.{name}.epochs[{i}]", e, f"an epoch 0..{last} (the last epoch: "
+    return [error_line(f"{at}.{name}.epochs[{i}]", e, f"an epoch 0..{last} (the last epoch: "
                   f"train.epochs = {last}{_swept(cell, 'train.epochs')})")
             for name, opts in (cell.get("probes") or {}).items()
             for i, e in enumerate((opts or {}).get("epochs") or []) if not 0 <= e <= last]
@@ -79,7 +79,7 @@ def _subset_errors(cell: dict, size: int | None) -> list[str]:
         return []
     swept = _swept(cell, "subset")
     key = f"experiments.{cell['experiment']}.{'sweep' if swept else 'subset'}"
-    return [_line(key, k, f"at most {size} (the training examples of dataset "
+    return [error_line(key, k, f"at most {size} (the training examples of dataset "
                   f"{cell['dataset']!r}){swept}")]
 
 
@@ -91,20 +91,20 @@ def _model_need_errors(cell: dict, needs: dict) -> list[str]:
             for arg, value in (needs.get(name) or {}).items():
                 if model.get(arg) != value:
                     takes = _models_taking(arg)
-                    lines.append(_line(
+                    lines.append(error_line(
                         f"experiments.{cell['experiment']}.{where}.{name}", options[name],
                         f"a model with {arg}: {json.dumps(value)} (the models that take "
-                        f"{arg}: {_names(takes)})", f" with model {model['name']!r}",
+                        f"{arg}: {name_list(takes)})", f" with model {model['name']!r}",
                         choices=()))
     return lines
 
 
 def _models_taking(arg: str) -> list[str]:
     """The registered models whose constructor takes ``arg``."""
+    from memrepro.config.validation import arguments_of
     from memrepro.models import MODELS
-    from memrepro.validation import _arguments
 
-    return sorted(name for name, fn in MODELS.items() if arg in (_arguments(fn) or []))
+    return sorted(name for name, fn in MODELS.items() if arg in (arguments_of(fn) or []))
 
 
 # --- figures --------------------------------------------------------------------------------------
@@ -159,12 +159,13 @@ def _selector_errors(at: str, node: dict, runs: list[dict], items: list[dict]) -
             continue
         values = sorted({v for v in values if v is not None})
         if not has(values, node[key]):
-            lines.append(_line(f"{at}.{key}", node[key],
-                               f"{_names(values)} (the {what} of the runs of {whose})"))
+            lines.append(error_line(f"{at}.{key}", node[key],
+                               f"{name_list(values)} (the {what} of the runs of {whose})"))
     etas = node.get("etas")
     rates = sorted({float(c["noise"]["rate"]) for c in runs})
     if isinstance(etas, list) and etas and not any(has(rates, e) for e in etas):
-        lines.append(_line(f"{at}.etas", etas, f"a list naming at least one of {_names(rates)}"
+        lines.append(error_line(f"{at}.etas", etas,
+                                f"a list naming at least one of {name_list(rates)}"
                            f" (the noise rates of the runs of {whose}; a rate that this scale "
                            "does not train is skipped)"))
     return lines
@@ -178,10 +179,10 @@ def _subset_item_errors(at: str, panel: dict, partitions: dict) -> list[str]:
         if not isinstance(sub, dict):
             continue
         if "part" in sub and sub["part"] not in PARTS:
-            lines.append(_line(f"{at}.subsets[{j}].part", sub["part"], _one_of(PARTS),
+            lines.append(error_line(f"{at}.subsets[{j}].part", sub["part"], one_of(PARTS),
                                choices=PARTS))
         if "partition" in sub and sub["partition"] not in partitions:
-            lines.append(_line(f"{at}.subsets[{j}].partition", sub["partition"],
-                               "a key of partitions: " + _one_of(partitions),
+            lines.append(error_line(f"{at}.subsets[{j}].partition", sub["partition"],
+                               "a key of partitions: " + one_of(partitions),
                                choices=partitions))
     return lines

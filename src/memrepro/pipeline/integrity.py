@@ -6,7 +6,7 @@ repair a plain rerun makes.
   ``probes/*.npz``; ``file_record``, taken after they are written). A figure's provenance
   record holds ``table_sha256``, the digest of the table it was drawn from, and its caption
   the sha256 of its PNG and PDF (``memrepro.provenance``).
-* **The check** (``python -m memrepro.integrity [results]``): every run's files against its
+* **The check** (``python -m memrepro.pipeline.integrity [results]``): every run's files against its
   ``run.json``, every figure's table and image files against their digests, and the figure
   files' provenance agreement (``provenance.check``). One line per problem, naming the file;
   exit 1 on any. Nothing is trained.
@@ -215,12 +215,12 @@ def describe(rep: Repair) -> list[str]:
 
 
 def repair(jobs: list, root: str | Path = ".", argv: list[str] | None = None) -> list[Repair]:
-    """At a build's start, given its jobs (``memrepro.build_status.plan_jobs``): find the
+    """At a build's start, given its jobs (``memrepro.pipeline.build_status.plan_jobs``): find the
     training jobs to rerun (``to_repair``); remove their damaged files and every output of the
     jobs downstream, so that Snakemake retrains them and redraws what reads them. Says what it
     does, one line per cell; does nothing but say it under a dry run (or any other option that
     builds nothing) or while another Snakemake or training job of this directory is alive."""
-    from memrepro.watchdog import live_entries
+    from memrepro.pipeline.watchdog import live_entries
 
     root = Path(root)
     repairs = to_repair(jobs, root)
@@ -242,7 +242,7 @@ def repair(jobs: list, root: str | Path = ".", argv: list[str] | None = None) ->
 # --- the command ----------------------------------------------------------------------------
 
 def main(argv: list[str]) -> int:
-    """``python -m memrepro.integrity [results]``: see the module's docstring."""
+    """``python -m memrepro.pipeline.integrity [results]``: see the module's docstring."""
     results = argv[0] if argv else RESULTS
     runs, figures, problems = verify(results)
     for p in problems:

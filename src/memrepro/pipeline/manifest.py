@@ -1,13 +1,14 @@
 """The build's manifest: the sha256 of every file under ``results/``, and the machine that made
 them. Two builds compare file by file, so a build on another machine shows which outputs differ.
 
-    python -m memrepro.manifest write [RESULTS]          # RESULTS/manifest.json (default results)
-    python -m memrepro.manifest compare A.json B.json    # "identical" (exit 0), else what differs
+    python -m memrepro.pipeline.manifest write [RESULTS]        # RESULTS/manifest.json
+    python -m memrepro.pipeline.manifest compare A.json B.json  # "identical" (exit 0), or diffs
 
 The ``figures`` target writes ``results/manifest.json`` last (workflow/rules/manifest.smk). Left
 out: the manifest itself, files that only exist while a build runs (hidden names: the temporary
 files of ``memrepro.io.atomic_path``, NFS's ``.nfs*``, Snakemake's ``.snakemake_timestamp``;
-``results/resume/``, the stores of ``memrepro.resume``; a cell's ``checkpoint.pt`` and one set
+``results/resume/``, the stores of ``memrepro.pipeline.resume``; a cell's ``checkpoint.pt`` and one
+set
 aside as unreadable, ``checkpoint.pt.corrupt-<n>``), and files other commands write into
 ``results/`` (the HTML report, replay.json). torch is imported only to describe the machine.
 """
@@ -225,7 +226,7 @@ def load(path: str | Path) -> dict:
 
 
 def main(argv: Iterable[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m memrepro.manifest",
+    ap = argparse.ArgumentParser(prog="python -m memrepro.pipeline.manifest",
                                  description="Write or compare manifests of results/.")
     sub = ap.add_subparsers(dest="command", required=True)
     w = sub.add_parser("write", help="write RESULTS/manifest.json")
@@ -240,14 +241,14 @@ def main(argv: Iterable[str] | None = None) -> int:
         try:
             out = write(args.results, args.out)
         except FileNotFoundError as err:
-            print(f"memrepro.manifest: {err}", file=sys.stderr)
+            print(f"memrepro.pipeline.manifest: {err}", file=sys.stderr)
             return 2
         print(f"{out}: {load(out)['count']} files")
         return 0
     try:
         a, b = load(args.a), load(args.b)
     except (OSError, ValueError) as err:
-        print(f"memrepro.manifest: {err}", file=sys.stderr)
+        print(f"memrepro.pipeline.manifest: {err}", file=sys.stderr)
         return 2
     diff = compare(a, b)
     print("\n".join(report(diff, a, b, (args.a, args.b), args.show)))

@@ -94,9 +94,9 @@ def built_counts(results: str | Path = "results") -> dict[str, int]:
 
 def job_spec(fid: str, plan, titled: bool = True):
     """A figure job's ``spec`` parameter: the figure's settings (its title completed with the
-    scale and stand-in notes when ``titled``), folded (memrepro.folded)."""
+    scale and stand-in notes when ``titled``), folded (memrepro.pipeline.folded)."""
     from memrepro.captions import figure_title
-    from memrepro.folded import fold
+    from memrepro.pipeline.folded import fold
 
     spec = plan.figures[fid]
     return fold({**spec, "title": figure_title(spec, plan)} if titled else spec,
@@ -105,7 +105,7 @@ def job_spec(fid: str, plan, titled: bool = True):
 
 def job_entries(entries: list | None):
     """A figure job's ``entries`` parameter (what it reads, per run), folded."""
-    from memrepro.folded import fold
+    from memrepro.pipeline.folded import fold
 
     return None if entries is None else fold(entries, f"{len(entries)} runs")
 
@@ -113,7 +113,7 @@ def job_entries(entries: list | None):
 def job_gallery(fid: str, plan):
     """A figure job's ``gallery`` parameter: ``gallery_entry``, folded."""
     from memrepro.captions import figure_caption
-    from memrepro.folded import fold
+    from memrepro.pipeline.folded import fold
 
     spec = plan.figures[fid]
     return fold(gallery_entry(fid, spec, figure_caption(fid, spec, plan)),

@@ -20,22 +20,22 @@ from typing import Any
 import jsonschema
 import yaml
 
-from memrepro.config_errors import (
+from memrepro.config.dataset_checks import dataset_errors
+from memrepro.config.errors import (
     ConfigError,
     Line,
-    _fail,
     _key,
-    _line,
-    _names,
-    _one_of,
     _unknown_keys,
     _where,
+    error_line,
+    fail,
+    name_list,
+    one_of,
 )
-from memrepro.dataset_checks import dataset_errors
 
 __all__ = ["ConfigError", "load_schema"]
 
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "params.schema.yaml"
+SCHEMA_PATH = Path(__file__).resolve().parents[3] / "workflow" / "schemas" / "params.schema.yaml"
 ENGINE_MODEL_ARGS = ("in_channels", "num_classes", "image_size")  # filled in by the engine
 
 
@@ -89,7 +89,7 @@ def _schema_file(path: str, mtime_ns: int, size: int) -> dict:
     return yaml.safe_load(Path(path).read_text())
 
 
-def _arguments(fn, filled: tuple[str, ...] = ()) -> list[str] | None:
+def arguments_of(fn, filled: tuple[str, ...] = ()) -> list[str] | None:
     """The keyword arguments ``fn`` takes, less ``filled``; None when it takes ``**kwargs``."""
     params = inspect.signature(fn).parameters.values()
     if any(p.kind is p.VAR_KEYWORD for p in params):
@@ -101,7 +101,7 @@ def _arguments(fn, filled: tuple[str, ...] = ()) -> list[str] | None:
 def _arguments_schema(fn, declared: dict) -> dict:
     """The mapping of ``fn``'s keyword arguments (open when it takes ``**kwargs``), each with
     its declared constraints."""
-    args = _arguments(fn)
+    args = arguments_of(fn)
     props = declared.get("properties", {})
     return {"type": "object", "additionalProperties": args is None,
             "properties": {a: props.get(a, {}) for a in args or props}}
@@ -110,7 +110,7 @@ def _arguments_schema(fn, declared: dict) -> dict:
 def _check_declared(declared: dict, registry: dict, filled: tuple[str, ...] = ()) -> None:
     """Constraints declared in the schema only for registered names and their arguments."""
     for name, spec in declared["properties"].items():
-        args = _arguments(registry[name], filled) if name in registry else []
+        args = arguments_of(registry[name], filled) if name in registry else []
         bad = [a for a in spec.get("properties", {}) if args is not None and a not in args]
         if name not in registry or bad:
             raise ValueError(f"params.schema.yaml declares constraints of {name!r} {bad or ''}"
@@ -139,14 +139,14 @@ def _describe_kind_keys(figure: dict, kinds: dict) -> None:
                 node["properties"].setdefault(key, {"description": "a key of a figure kind"})
 
 
-# --- error messages (the lines: memrepro.config_errors) -----------------------------------
+# --- error messages (the lines: memrepro.config.errors) -----------------------------------
 
 
 def _allowed(err: jsonschema.ValidationError) -> str:
     v, val = err.validator, err.validator_value
     s = err.schema if isinstance(err.schema, dict) else {}
     if v == "enum":
-        return _one_of(val)
+        return one_of(val)
     if v in {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"}:
         bounds = [f"{op} {s[k]}" for k, op in (("minimum", ">="), ("exclusiveMinimum", ">"),
                                                ("maximum", "<="), ("exclusiveMaximum", "<"))
@@ -159,12 +159,12 @@ def _allowed(err: jsonschema.ValidationError) -> str:
     if v == "required":
         return f"the key(s) {', '.join(map(repr, val))} must be present"
     if v == "propertyNames":
-        return "keys that are " + _one_of(val.get("enum", []))
+        return "keys that are " + one_of(val.get("enum", []))
     if v == "type":
         return f"a value of type {val}"
     if v == "minItems":  # e.g. losses: [] -> "a list of at least 1 of 'cce', 'mse', ..."
         enum = (s.get("items") or {}).get("enum")
-        what = _names(enum) if enum else "item(s)"
+        what = name_list(enum) if enum else "item(s)"
         return f"a list of at least {val} of {what}" + (
             f" ({s['description'].rstrip('.')})" if s.get("description") else "")
     if v == "uniqueItems":
@@ -190,22 +190,22 @@ def _schema_errors(instance: Any, schema: dict, prefix: tuple = (), skip=None) -
             lines = _unknown_keys(key, leaf.instance, leaf.schema.get("properties", {}))
         elif leaf.validator == "required":
             missing = [k for k in leaf.validator_value if k not in leaf.instance]
-            lines = [Line(f"  {key}: {_names(missing)} missing; required: "
-                          f"{_names(leaf.validator_value)}")]
+            lines = [Line(f"  {key}: {name_list(missing)} missing; required: "
+                          f"{name_list(leaf.validator_value)}")]
             lines[0].where = _where(key)
         else:
             choices = leaf.validator_value if leaf.validator == "enum" else ()
-            lines = [_line(key, leaf.instance, _allowed(leaf), choices=choices)]
+            lines = [error_line(key, leaf.instance, _allowed(leaf), choices=choices)]
         order = (list(map(str, path)), leaf.validator != "additionalProperties")
         found += [(order, line) for line in lines]
     return [line for _, line in sorted(found, key=lambda f: f[0])]
 
 
-def _check(instance: Any, schema: dict, prefix: tuple = ()) -> None:
-    _fail(_schema_errors(instance, schema, prefix))
+def check_against(instance: Any, schema: dict, prefix: tuple = ()) -> None:
+    fail(_schema_errors(instance, schema, prefix))
 
 
-def _sub(schema: dict, name: str) -> dict:
+def subschema(schema: dict, name: str) -> dict:
     """``$defs[name]`` as a schema of its own."""
     return {**schema["$defs"][name], "$defs": schema["$defs"]}
 
@@ -224,7 +224,7 @@ def _partial(node: Any) -> Any:
 # --- checks before the scale is applied -------------------------------------------------------
 
 
-def _check_config(config: dict, schema: dict) -> None:
+def check_config(config: dict, schema: dict) -> None:
     """The raw config: the schema, each figure's keys against its kind, every scale's overlay
     and every experiment's model arguments (at every scale), all errors in one message."""
     from memrepro import catalog
@@ -246,7 +246,7 @@ def _check_config(config: dict, schema: dict) -> None:
     except Exception:
         if not lines:
             raise
-    _fail(lines)
+    fail(lines)
 
 
 def _figure_needs(key: str, spec: dict, kind) -> list[str]:
@@ -284,7 +284,8 @@ def _figure_key_errors(key: str, spec: dict, kind_name: str, kinds: dict) -> lis
 def _scale_errors(config: dict, schema: dict, kinds: dict) -> list[str]:
     """Every scale's overlay (not only the chosen one): the names it refers to, and its keys
     and values against the experiment and figure schemas (nothing required)."""
-    exp_schema, fig_schema = _partial(_sub(schema, "experiment")), _partial(_sub(schema, "figure"))
+    exp_schema = _partial(subschema(schema, "experiment"))
+    fig_schema = _partial(subschema(schema, "figure"))
     names = {what: list(config[what]) for what in ("datasets", "experiments", "figures")}
     lines = []
     for sname, overlay in config["scales"].items():
@@ -292,13 +293,13 @@ def _scale_errors(config: dict, schema: dict, kinds: dict) -> list[str]:
         for k, v in overlay.get("substitute", {}).items():
             for key, name in ((f"{at}.substitute", k), (f"{at}.substitute.{k}", v)):
                 if name not in names["datasets"]:
-                    lines.append(_line(key, name, "a key of datasets: " + _one_of(
+                    lines.append(error_line(key, name, "a key of datasets: " + one_of(
                         names["datasets"]), choices=names["datasets"]))
         lines += _schema_errors(overlay.get("all", {}), exp_schema, ("scales", sname, "all"))
         for what, schema_ in (("experiments", exp_schema), ("figures", fig_schema)):
             for name, part in (overlay.get(what) or {}).items():
                 if name not in names[what]:
-                    lines.append(_line(f"{at}.{what}", name, f"a key of {what}: " + _one_of(
+                    lines.append(error_line(f"{at}.{what}", name, f"a key of {what}: " + one_of(
                         names[what]), choices=names[what]))
                     continue
                 where = ("scales", sname, what, name)
@@ -359,7 +360,7 @@ def model_value_errors(set_at: dict[str, str], spec: dict, schema: dict) -> list
 def _model_key_errors(key: str, model_spec: dict, model: str, why: str = "") -> list[str]:
     from memrepro.models import MODELS
 
-    allowed = _arguments(MODELS[model], ENGINE_MODEL_ARGS)
+    allowed = arguments_of(MODELS[model], ENGINE_MODEL_ARGS)
     if allowed is None:
         return []
     return _unknown_keys(key, [k for k in model_spec if k != "name"], allowed,

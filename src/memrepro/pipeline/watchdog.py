@@ -19,7 +19,7 @@ does not leave the directory locked.
   ``--unlock``. They are removed only when no other registered process of this directory is
   alive; a training job left by a killed Snakemake is waited for (it stops at the end of its
   epoch). A live Snakemake keeps its locks, so concurrent runs are still locked out. The
-  removal holds the mutex of Snakemake's guarded locking (``memrepro.snakemake_locks``), so
+  removal holds the mutex of Snakemake's guarded locking (``memrepro.pipeline.snakemake_locks``), so
   it never overlaps a Snakemake taking or dropping its locks, and tolerates files that
   vanish meanwhile.
 """
@@ -41,9 +41,9 @@ import time
 from pathlib import Path
 
 from memrepro import io
-from memrepro.snakemake_locks import mutex
+from memrepro.pipeline.snakemake_locks import mutex
 
-log = logging.getLogger("memrepro.watchdog")
+log = logging.getLogger("memrepro.pipeline.watchdog")
 
 REGISTRY = Path(".snakemake") / "memrepro-processes"
 LOCKS = Path(".snakemake") / "locks"

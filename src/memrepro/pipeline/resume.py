@@ -4,7 +4,7 @@ deleted its files.
 Snakemake deletes every output of a job it did not see finish (history.csv, model.pt,
 run.json, probe files) before it runs the job again. After SIGINT to Snakemake alone the job
 runs to its end but Snakemake exits without recording it; after a SIGKILL the job stops at a
-checkpoint (``memrepro.watchdog``), and the probe files it had written are deleted on the
+checkpoint (``memrepro.pipeline.watchdog``), and the probe files it had written are deleted on the
 rerun all the same. So each cell keeps a *store* that Snakemake does not know:
 
 * ``results/resume/<experiment>/<cell>/`` (beside DVC's ``results/runs`` output, not inside
@@ -42,7 +42,7 @@ from memrepro import io
 from memrepro.paths import RESUME_STORES, RUN_FILES, cell_files
 from memrepro.paths import RUNS as _RUNS
 
-log = logging.getLogger("memrepro.resume")
+log = logging.getLogger("memrepro.pipeline.resume")
 
 RUNS = Path(_RUNS)
 STORES = Path(RESUME_STORES)

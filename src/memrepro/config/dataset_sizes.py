@@ -1,6 +1,6 @@
 """How many examples of each class a dataset has, known at planning (before any download or
 prepare job), so that the configuration can refuse a ``subset`` larger than the training set
-or a derived dataset keeping a class its base lacks (memrepro.plan_checks).
+or a derived dataset keeping a class its base lacks (memrepro.config.plan_checks).
 
 Torch-free and file-free for every source but ``npz``: the torchvision datasets' class counts
 are fixed facts of their published files; the embedded digits' are those of
@@ -78,7 +78,7 @@ def _derived_counts(spec: dict, base: Counts | None) -> Counts | None:
 
 def _npz_counts(spec: dict, read_files: bool) -> Counts | None:
     """A user's .npz: its labels counted (read without unpickling); None when not read or not
-    readable (memrepro.config_errors.check_user_data names the problem)."""
+    readable (memrepro.config.errors.check_user_data names the problem)."""
     path = Path(str(spec.get("path", "")))
     if not read_files or not path.is_file():
         return None

@@ -19,7 +19,7 @@ parameter would plan nothing.
    it had just run it with the current params and code, so later changes are seen again.
 
 Run it as `python workflow/scripts/after_pull.py [TARGET ...] [-- SNAKEMAKE ARGS]`
-(default target: figures), or `python -m memrepro.restore`.
+(default target: figures), or `python -m memrepro.pipeline.restore`.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ experiments (or figures) it changed; the Snakefile prints it once when it plans.
 
 from __future__ import annotations
 
-from memrepro.config_errors import _short
+from memrepro.config.errors import short
 
 UNSET = object()  # a setting the experiment did not have
 
@@ -58,4 +58,4 @@ def _compact(value) -> str:
         return "unset"
     if isinstance(value, bool) or value is None:
         return {True: "true", False: "false", None: "null"}[value]
-    return format(value, "g") if isinstance(value, float) else _short(value).strip("'")
+    return format(value, "g") if isinstance(value, float) else short(value).strip("'")

@@ -8,8 +8,9 @@ when all its outputs exist; **running** when some are missing and its log was wr
 recently (within ``stale`` seconds, or three of its epochs) while a Snakemake holds this
 directory's lock (so a ``--nolock`` build shows nothing running); **stopped** (counted in
 *left*) when it has a log but is not running (failed, interrupted, or not rerun yet). Training
-jobs write one line per epoch (``memrepro.progress``); only the latest attempt of a log
-(``memrepro.logs``) is read. Snakemake's own ``.snakemake/incomplete`` markers are not used:
+jobs write one line per epoch (``memrepro.pipeline.progress``); only the latest attempt of a log
+(``memrepro.pipeline.logs``) is read. Snakemake's own ``.snakemake/incomplete`` markers are not
+used:
 their names and storage are Snakemake's internals (and differ between its backends).
 
 The log paths mirror the rules' ``log:`` entries (tests/test_build_status.py checks).
@@ -26,9 +27,6 @@ from pathlib import Path
 
 import yaml
 
-from memrepro import progress
-from memrepro.job_inputs import figure_inputs, group_inputs
-from memrepro.logs import current_attempt
 from memrepro.paths import (
     CLAIMS_JSON,
     CLAIMS_LOG,
@@ -50,7 +48,10 @@ from memrepro.paths import (
     noise_log,
     table_path,
 )
-from memrepro.watchdog import LOCKS
+from memrepro.pipeline import progress
+from memrepro.pipeline.job_inputs import figure_inputs, group_inputs
+from memrepro.pipeline.logs import current_attempt
+from memrepro.pipeline.watchdog import LOCKS
 
 KINDS = ("data", "noise", "train", "partition", "figure", "summary", "claims", "manifest")
 STALE_S = 600
@@ -68,7 +69,7 @@ class Job:
     state: str = "left"              # done | running | stopped | left
     info: dict = field(default_factory=dict)
     # the files it reads that other jobs write, as its rule declares them (for what is rebuilt
-    # downstream of a repaired training job: memrepro.integrity)
+    # downstream of a repaired training job: memrepro.pipeline.integrity)
     inputs: list[str] = field(default_factory=list)
 
 
@@ -122,7 +123,7 @@ def plan_jobs(plan) -> list[Job]:
 
 
 def train_inputs(cells: list[dict]) -> list[str]:
-    """A training job's inputs as one list (memrepro.job_inputs.group_inputs)."""
+    """A training job's inputs as one list (memrepro.pipeline.job_inputs.group_inputs)."""
     named = group_inputs(cells).values()
     return [f for v in named for f in ([v] if isinstance(v, str) else v)]
 
@@ -187,9 +188,10 @@ def assess(jobs: list[Job], root: str | Path = ".", now: float | None = None,
 
 def mark_repairs(jobs: list[Job], root: Path) -> None:
     """What the next plain rerun rebuilds although its outputs exist (the Snakefile's repair,
-    memrepro.integrity): a training job with a damaged or lost file, and every job downstream
+    memrepro.pipeline.integrity): a training job with a damaged or lost file, and every job
+    downstream
     of it, count as left; ``info["rebuild"]`` says why."""
-    from memrepro.integrity import describe, to_repair
+    from memrepro.pipeline.integrity import describe, to_repair
 
     for rep in to_repair(jobs, root):
         why = describe(rep)[0]

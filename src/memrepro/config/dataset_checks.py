@@ -1,14 +1,14 @@
 """Checks of the config's ``datasets`` that a schema cannot express: which keys go with which
 ``source``, a derived dataset's chain of bases (no cycle), and its ``classes`` against its
-base's (memrepro.dataset_sizes). ``memrepro.validation`` checks the raw config with
-:func:`dataset_errors`; ``memrepro.plan_checks`` adds :func:`derived_class_errors` once a
+base's (memrepro.config.dataset_sizes). ``memrepro.config.validation`` checks the raw config with
+:func:`dataset_errors`; ``memrepro.config.plan_checks`` adds :func:`derived_class_errors` once a
 user's file may be read.
 """
 
 from __future__ import annotations
 
-from memrepro.config_errors import Line, _line, _names, _one_of
-from memrepro.dataset_sizes import class_counts
+from memrepro.config.dataset_sizes import class_counts
+from memrepro.config.errors import Line, error_line, name_list, one_of
 
 DERIVED_ONLY = ("from", "classes", "train_splits")
 DERIVED_KEYS = ("source", *DERIVED_ONLY, "stand_in_for")
@@ -39,8 +39,8 @@ def dataset_errors(config: dict) -> list[str]:
             if (owner and owner != source) or (source == "derived" and key in OTHER_KEYS):
                 allowed = (f"only with source {owner!r}" + (" (a user's dataset)" if owner ==
                                                             "npz" else "") if owner else
-                           "with source 'derived' only the keys " + _names(DERIVED_KEYS))
-                lines.append(_line(f"datasets.{name}.{key}", spec[key], allowed,
+                           "with source 'derived' only the keys " + name_list(DERIVED_KEYS))
+                lines.append(error_line(f"datasets.{name}.{key}", spec[key], allowed,
                                    f" with source {source!r}"))
         if source == "derived" and "from" in spec:
             lines += _base_errors(name, datasets)
@@ -57,9 +57,9 @@ def _base_errors(name: str, datasets: dict) -> list[str]:
     if base is None or (base in datasets and base != name):
         return []
     others = [k for k in datasets if k != name]
-    allowed = ("a key of datasets other than itself: " + _one_of(others) if base not in datasets
+    allowed = ("a key of datasets other than itself: " + one_of(others) if base not in datasets
                else f"a dataset not made from {name!r} (a cycle: {' -> '.join(chain + [base])})")
-    return [_line(f"datasets.{name}.from", datasets[name]["from"], allowed, choices=others)]
+    return [error_line(f"datasets.{name}.from", datasets[name]["from"], allowed, choices=others)]
 
 
 def derived_class_errors(specs: dict, read_files: bool) -> list[str]:
@@ -72,6 +72,6 @@ def derived_class_errors(specs: dict, read_files: bool) -> list[str]:
         k = len(base["train"]) if base else None
         for i, c in enumerate(spec["classes"]):
             if k is not None and not 0 <= c < k:
-                lines.append(_line(f"datasets.{name}.classes[{i}]", c,
+                lines.append(error_line(f"datasets.{name}.classes[{i}]", c,
                                    f"a class of {spec['from']!r}: 0..{k - 1}"))
     return lines

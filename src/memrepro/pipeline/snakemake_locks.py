@@ -40,7 +40,7 @@ try:
 except ImportError:  # Windows: no flock; the check and the writing stay unguarded there
     fcntl = None
 
-log = logging.getLogger("memrepro.snakemake_locks")
+log = logging.getLogger("memrepro.pipeline.snakemake_locks")
 
 MUTEX = "locks.mutex"  # in .snakemake, beside the locks folder (which --unlock deletes)
 REPLACED = ("lock", "_read_locks", "_write_locks", "_delete_locks")

@@ -1,0 +1,19 @@
+"""The configuration: params.yaml and the papers' files read, checked and expanded into a plan.
+
+The names below are the package's interface; its modules are:
+
+- ``plan``: ``resolve(config)`` -> :class:`Plan` (cells, groups, figures, partitions);
+- ``errors``: :class:`ConfigError` and the one way an error line is written;
+- ``validation``: the JSON schema, with the registries' names and arguments injected;
+- ``overlays``: what a scale's overlay changed (printed when the Snakefile plans);
+- ``plan_checks``, ``dataset_checks``, ``dataset_sizes``: what used to fail inside a job,
+  refused at planning.
+"""
+
+from memrepro.config.errors import ConfigError, load_sources
+from memrepro.config.overlays import overlay_changes
+from memrepro.config.plan import Plan, cell_slug, deep_merge, make_groups, resolve
+from memrepro.config.validation import load_schema
+
+__all__ = ["ConfigError", "Plan", "cell_slug", "deep_merge", "load_schema", "load_sources",
+           "make_groups", "overlay_changes", "resolve"]
