@@ -12,6 +12,7 @@ import ast
 import json
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,8 @@ from memrepro import catalog
 SRC = ROOT / "src"
 PACKAGE = SRC / "memrepro"
 PAPERS = "memrepro.papers"
-MAX_FILE_LINES = 400
+WARN_FILE_LINES = 400  # a file longer than this is worth splitting: a warning, not a failure
+MAX_FILE_LINES = 600
 MAX_FUNCTION_LINES = 60
 
 
@@ -188,10 +190,18 @@ def test_no_import_cycle_among_memrepro_modules():
 
 # --- (d) sizes ------------------------------------------------------------------------------
 
+def file_lengths(limit: int) -> dict[str, int]:
+    """Source file -> its number of lines, for those longer than ``limit``."""
+    return {str(p.relative_to(ROOT)): n for p in MODULES.values()
+            if (n := len(p.read_text().splitlines())) > limit}
+
+
 def test_no_source_file_over_the_line_limit():
-    long = {str(p.relative_to(ROOT)): n for p in MODULES.values()
-            if (n := len(p.read_text().splitlines())) > MAX_FILE_LINES}
+    long = file_lengths(MAX_FILE_LINES)
     assert not long, f"files over {MAX_FILE_LINES} lines: {long}"
+    if longish := file_lengths(WARN_FILE_LINES):
+        warnings.warn(f"files over {WARN_FILE_LINES} lines (the limit is {MAX_FILE_LINES}): "
+                      f"{longish}", stacklevel=1)
 
 
 def test_no_function_over_the_line_limit():
