@@ -384,7 +384,7 @@ def test_sweep_forgets_what_snakemake_has_recorded(tmp_path, monkeypatch):
     resume.finish(failed, "fp")
     for name in ("history.csv", "model.pt", "run.json"):
         (failed / name).unlink()
-    assert resume.sweep() == 1
+    assert resume.forget_recorded() == 1
     assert not resume.store_dir(recorded).exists()
     assert (resume.store_dir(pending) / "files" / "probes" / "p_epoch-0.npz").exists()
     assert resume.finished([failed], ["fp"]) is not None  # restored for the rerun

@@ -91,9 +91,3 @@ def claim_gpu(timeout: float = 600.0, poll: float = 0.5) -> str | None:
                 "is held. Run fewer GPU jobs at once (snakemake --resources gpu=N) or set "
                 "MEMREPRO_GPU_COUNT to the number of GPUs.")
         time.sleep(poll)
-
-
-def release_all() -> None:
-    """Give back every slot this process holds (process exit does the same)."""
-    while _HELD:
-        os.close(_HELD.pop())

@@ -16,7 +16,7 @@ rerun all the same. So each cell keeps a *store* that Snakemake does not know:
   nothing (``finished``); one resumed from its checkpoint gets its earlier probe files back;
   one that starts from scratch empties its store (``begin``).
 * The store lives until Snakemake has recorded the outputs: at every start the Snakefile
-  calls ``sweep``, which deletes the done stores whose outputs exist and are no longer
+  calls ``forget_recorded``, which deletes the done stores whose outputs exist and are no longer
   marked incomplete. A rerun that Snakemake later decides on (changed input or code,
   ``--forcerun``) therefore trains again, and the files cost no space beyond the links
   meanwhile.
@@ -103,16 +103,6 @@ def begin(out_dirs: list[Path], fps: list[str], resumed: bool) -> None:
         io.write_json(store / "state.json", {"fingerprint": fp, "done": False})
 
 
-def save_checkpoints(paths: list[Path], states: list[dict]) -> None:
-    """Write each cell's checkpoint (atomically), then keep its probe files in its store."""
-    import torch
-
-    for path, state in zip(paths, states, strict=True):
-        with io.atomic_path(path) as tmp:
-            torch.save(state, tmp)
-        keep(path.parent, "probes")
-
-
 def finish(out_dir: Path, fp: str, checkpoint: Path | None = None) -> None:
     """The cell's outputs are written: keep them all, mark the store done, then delete
     ``checkpoint`` (the store now holds everything a rerun needs)."""
@@ -165,7 +155,7 @@ def recorded(output: str | Path, root: str | Path = ".") -> bool:
     return (root / output).exists() and not (root / incomplete_marker(output)).exists()
 
 
-def sweep(root: str | Path = ".") -> int:
+def forget_recorded(root: str | Path = ".") -> int:
     """Delete the done stores under ``root`` whose outputs Snakemake has recorded (they
     exist, not marked incomplete): called by the Snakefile at every start. Returns how many."""
     root, n = Path(root), 0
@@ -178,3 +168,6 @@ def sweep(root: str | Path = ".") -> int:
             with contextlib.suppress(OSError):
                 store.parent.rmdir()  # the experiment's folder, once empty
     return n
+
+
+sweep = forget_recorded  # removed once the Snakefile imports forget_recorded
