@@ -34,11 +34,12 @@ import os
 import shutil
 import socket
 import stat
-import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
+
+import psutil
 
 from memrepro import io
 from memrepro.pipeline.snakemake_locks import mutex
@@ -79,59 +80,43 @@ def exit_if_requested(epoch: int) -> None:
 
 # --- processes ------------------------------------------------------------------------------
 
-def _stat_fields(pid: int) -> list[str] | None:
-    """Fields of /proc/<pid>/stat after the command name (state first), Linux only."""
+def _ask(pid: int, what: str, default):
+    """psutil's ``Process(pid).<what>()``, or ``default`` when there is no such process (or
+    it may not be read)."""
     try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return text[text.rindex(")") + 2:].split()
+        return getattr(psutil.Process(pid), what)()
+    except (psutil.Error, ValueError):  # ValueError: a negative pid
+        return default
 
 
 def start_token(pid: int) -> str | None:
-    """When the process started (Linux: clock ticks since boot), to tell a reused pid from
+    """When the process started (psutil's creation time, as text), to tell a reused pid from
     the process recorded under it; None where unknown."""
-    fields = _stat_fields(pid)
-    return fields[19] if fields else None
+    created = _ask(pid, "create_time", None)
+    return None if created is None else repr(created)
 
 
 def alive(pid: int, token: str | None = None) -> bool:
     """Whether ``pid`` is a running process (not a zombie) and, when ``token`` is given and
-    this system tells start times, the same process that was recorded."""
-    if os.name == "nt":  # os.kill(pid, 0) would terminate it there: assume it lives
-        return True
+    this system tells start times, the same process that was recorded. Another user's
+    process, whose details may not be read, counts as alive."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        proc = psutil.Process(pid)
+        if proc.status() in (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD):
+            return False
+        return token is None or repr(proc.create_time()) == token
+    except (psutil.NoSuchProcess, ValueError):
         return False
-    except PermissionError:
-        pass  # exists, another user's
-    fields = _stat_fields(pid)
-    if fields is not None and fields[0] in ("Z", "X"):
-        return False
-    return token is None or fields is None or fields[19] == token
+    except psutil.AccessDenied:
+        return True
 
 
 def parent_of(pid: int) -> int | None:
-    fields = _stat_fields(pid)
-    if fields is not None:
-        return int(fields[1])
-    out = _ps(pid, "ppid=")
-    return int(out) if out.strip().isdigit() else None
+    return _ask(pid, "ppid", None)
 
 
 def command_of(pid: int) -> list[str]:
-    try:
-        return [a for a in Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0") if a]
-    except OSError:
-        return _ps(pid, "command=").split()
-
-
-def _ps(pid: int, fmt: str) -> str:
-    with contextlib.suppress(OSError, subprocess.SubprocessError):
-        return subprocess.run(["ps", "-o", fmt, "-p", str(pid)], capture_output=True,
-                              text=True, timeout=10).stdout.strip()
-    return ""
+    return _ask(pid, "cmdline", [])
 
 
 def runs_snakemake(argv: list[str]) -> bool:
