@@ -17,12 +17,22 @@ from memrepro.papers.ar import (
     sweep,
 )
 
-NOTE = ("Arpit et al. settings (params.yaml): the test set serves as the validation set; "
+NOTE = ("AR choices where the paper is silent: the test set serves as the validation set; "
         "randX replaces a share eta of the training inputs by Gaussian noise with the "
         "data's per-channel mean and variance, randY a share eta of the labels by uniform "
         "draws. CSR: the share of the first `examples` test images for which LASS (alpha "
         "0.25, beta 0.2, box radius 0.3 on the 0-255 scale, at most max_iter steps) finds a "
-        "point with another predicted class; a lower bound. Batch 128 (not stated).")
+        "point with another predicted class (a lower bound). LASS ascends the cross-entropy of "
+        "the class predicted at x (the printed Alg. 1 is garbled), clipped to the pixel range. "
+        "The CNN (footnote 2) takes Keras's defaults where the footnote is silent (valid "
+        "convolutions, pooling stride = pool size). Figs. 3-4: random data = random inputs; "
+        "the 16-unit MLP trains 300 SGD steps (lr 0.5, batch 50), its loss-sensitivity "
+        "unrolled over the last 20 steps. Fig. 5: the best validation accuracy over epochs. "
+        "Regularizers: dropout and hidden noise after each hidden layer (conv blocks: after "
+        "pooling), input dropout and input noise on the normalised input (sigma in units of "
+        "the data's sd); adversarial training: (1 - w) clean loss + w loss on the critical "
+        "samples LASS finds in the batch, both in one pass. Fig. 11: training accuracy (eval "
+        "mode) and training loss, since text and caption differ. Batch 128 (not stated).")
 
 # The options of its training add-ons (memrepro.papers.ar.training), checked by the
 # configuration before any job runs.

@@ -23,15 +23,22 @@ NOTE = ("LLJ choices where the paper is silent: turn-over dropout keeps exactly 
         "the hidden layer of the MLP (not the input), the output of every convolution of "
         "VGG-11, the tokenizer convolutions and transformer MLP blocks of the CCT; "
         "turn-over dropout models have no classifier bias (the only weight both sub-networks "
-        "would share). Scores at the final epoch. No weight decay, no augmentation; inputs "
+        "would share); masks are keyed by the example's stable id (its index in the prepared "
+        "training set), never a batch position. VGG-11: the CIFAR variant (8 convolutions, one "
+        "linear classifier) with torchvision's initialisation. Scores at the final epoch. No "
+        "weight decay, no augmentation; inputs "
         "scaled to [0, 1] and normalised per channel; one seed (0). Random labels: exactly "
         "round(eta n) labels redrawn uniformly from all classes (about 1 in 10 lands on the "
         "true class). Tracked subsets (Figs. 3-4): 1/6 of the examples each, drawn with seed "
         "0 from the unchanged and from the changed labels. Partitions (Figs. 5-8): the lowest "
         "20% of scores are easy, the highest 20% difficult; test-set scores from a run "
         "trained on train and test together. Fig. 3: centred 5-epoch moving average; Fig. 4: "
-        "per-step values averaged per epoch. Fig. 10: 0 to 50,000 random labels in steps of "
-        "10,000.")
+        "per-step values averaged per epoch; per-example gradients over all parameters, from "
+        "the Gram matrix in closed form. Fig. 5's control trains without the difficult 20%, "
+        "Fig. 6 on the easy or the difficult 20% alone; subset accuracies come from "
+        "per-example correctness bits recorded every epoch. Fig. 9(b): CCT-2/3x2 (2 blocks, 2 "
+        "heads, width 128, a two-convolution tokenizer), Adam lr 5e-4. Fig. 10: 0 to 50,000 "
+        "random labels in steps of 10,000.")
 
 OPTION_SCHEMAS = {
     "tod": {

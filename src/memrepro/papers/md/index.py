@@ -18,6 +18,8 @@ NOTE = ("MD choices where the paper is silent: binary tasks of classes 0 and 1 o
         "(so about eta/2 of the labels change); eta grid {0.025, 0.05, 0.1, 0.15, 0.2, 0.25, "
         "0.3, 0.4}; SGD with momentum 0.9 and batch 16 (the released code and command); a "
         "final batch of one example is merged into the previous one (BatchNorm); seeds 0-9. "
+        "Label smoothing and label relaxation with alpha 0.1; MSE on raw logits against "
+        "one-hot targets (mse_logits), not PS's softmax MSE. "
         "Model: 8 hidden layers of 2048 units and one feature layer of width M, each "
         "Linear-BatchNorm-ReLU, then a linear classifier with bias. NC1's global mean is the "
         "mean of the class means (the paper's; the code's sample mean is recorded as *_sm). "
