@@ -31,6 +31,7 @@ from memrepro import group_checkpoints
 from memrepro.device_data import GroupData, TrainData
 from memrepro.epoch_plan import batch_bounds, eval_every, evaluation_due, has_batchnorm
 from memrepro.fit import FIT_TOL
+from memrepro.hooks import HookContext
 from memrepro.losses import get_loss
 from memrepro.models import MODELS, get_model
 from memrepro.optim import lr_at, make_optimizer
@@ -70,14 +71,15 @@ def seed_for(seed: int, epoch: int, stream: int = ORDER_STREAM) -> int:
 @dataclass(frozen=True)
 class Objective:
     """A training objective that replaces the plain loss of a batch; a cell switches it on
-    with a ``train.<name>`` mapping (its options). ``make(trainer, epoch, opts)`` returns the
+    with a ``train.<name>`` mapping (its options, closed by its schema at planning).
+    ``make(ctx, epoch, opts)`` (``ctx``: the group's ``memrepro.hooks.HookContext``) returns the
     epoch's ``loss(xb, yb, ids, per_model) -> (M,)`` per-model losses: ``xb`` the batch inputs
     (per model when ``per_model``), ``yb`` (M, B) labels, ``ids`` (M, B) the examples' stable
     indices into the prepared training arrays (``GroupData.ids``: a
     subset's examples keep their ids). ``single_model``: it steps one model at a time (a
     group of several cells then trains them one after another)."""
 
-    make: Callable[[Any, int, dict], Callable[..., torch.Tensor]]
+    make: Callable[[HookContext, int, dict], Callable[..., torch.Tensor]]
     single_model: bool = False
 
 
@@ -147,10 +149,20 @@ class GroupTrainer:
         self.amp = ((lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if self.cuda
                     else contextlib.nullcontext)
         self.size = len(specs)
-        self.probes = Probes(specs, CORE_PROBES if probes is None else probes)
+        self.eval_batch = max(int(self.tr["batch_size"]), 2048 // self.size)  # bounded activations
+        self.probes = Probes(specs, CORE_PROBES if probes is None else probes, self.tr)
         self.columns = CORE_HISTORY_COLUMNS + self.probes.columns
         self.measured = [c for c in self.columns if c not in ("epoch", "lr", "loss")]
         self.objective = self._objective(objectives or {})
+        self.hook_context = self._hook_context()
+
+    def _hook_context(self) -> HookContext:
+        """What this group's probes and objectives receive (docs/hooks.md); its ``state``
+        lives as long as this trainer."""
+        return HookContext(data=self.data, group=self.group, specs=self.specs, device=self.dev,
+                           amp=self.amp, loss_fns=self.loss_fns, train=self.tr,
+                           size=self.size, eval_batch=self.eval_batch, losses=self.losses,
+                           logits=self.logits)
 
     def _objective(self, objectives: dict[str, Objective]):
         """(name, Objective, options) of the objective the cells switch on, or None. A
@@ -198,7 +210,7 @@ class GroupTrainer:
         objective = None
         if self.objective is not None:
             _, obj, opts = self.objective
-            objective = obj.make(self, epoch, opts)
+            objective = obj.make(self.hook_context, epoch, opts)
         for lo, hi in batch_bounds(n, bs, self.batchnorm):
             idx = perms[:, lo:hi]
             xb, per_model = self.data.train_batch(idx)
@@ -218,9 +230,8 @@ class GroupTrainer:
     def logits(self, split: str) -> torch.Tensor:
         """Float32 logits (M, n, K) of every model on the whole split, in eval mode."""
         self.group.train(False)
-        batch = max(int(self.tr["batch_size"]), 2048 // self.size)  # bounded activations
         outs = []
-        for xb, per_model in self.data.eval_batches(split, batch):
+        for xb, per_model in self.data.eval_batches(split, self.eval_batch):
             with self.amp():
                 outs.append(self.group(xb, per_model).float())
         return torch.cat(outs, 1)
@@ -241,7 +252,7 @@ class GroupTrainer:
     def evaluate_at(self, epoch: int) -> tuple[list[dict[str, float]], torch.Tensor]:
         """``evaluate`` plus the history probes' columns (measured where due)."""
         rows, train = self.evaluate()
-        self.probes.measure_history(self, epoch, train, rows)
+        self.probes.measure_history(self.hook_context, epoch, train, rows)
         return rows, train
 
     def rows_at(self, epoch: int, out_dirs: list[Path]) -> list[dict[str, float]]:
@@ -250,7 +261,7 @@ class GroupTrainer:
         if not evaluation_due(epoch, int(self.tr["epochs"]), self.eval_every, self.probes.wanted):
             return [dict.fromkeys(self.measured, float("nan")) for _ in range(self.size)]
         rows, train_logits = self.evaluate_at(epoch)
-        self.probes.record_files(self, epoch, train_logits, out_dirs)
+        self.probes.record_files(self.hook_context, epoch, train_logits, out_dirs)
         return rows
 
     def fitted(self, histories: list[list[dict]]) -> bool:

@@ -7,11 +7,13 @@ at every k-th epoch. A :class:`Probe` either writes a file per epoch and run
 before an interruption) or fills a column of history.csv named after it (one number per run
 and epoch; empty where it was not due).
 
-``measure(opts, trainer, epoch, train_logits)`` gets the probe's options, the group's
-``GroupTrainer`` (models, data, losses, seeds) and the training-set logits (M, n, K) that the
-engine's evaluation pass already computed for all M models, so a per-example probe costs a
-few tensor operations. It returns ``{array name: (M, ...) tensor}`` for a file probe, or M
-floats for a history probe.
+``measure(opts, ctx, epoch, train_logits)`` gets the probe's options, the group's
+``memrepro.hooks.HookContext`` (models, data, losses, specs; docs/hooks.md) and the
+training-set logits (M, n, K) that the engine's evaluation pass already computed for all M
+models, so a per-example probe costs a few tensor operations. It returns ``{array name: (M,
+...) tensor}`` for a file probe, or M floats for a history probe. ``needs_objective``: the
+objective whose steps record what the probe reads (LLJ's ``grad_stats`` needs
+``track_gradients``); planning refuses a cell asking for the probe without it.
 
 The core defines ``per_example``; papers add their own (Arpit et al.: ``csr``) through their
 index, and ``memrepro.catalog`` hands the merged set to the engine.
@@ -28,6 +30,7 @@ import numpy as np
 import torch
 
 from memrepro import io
+from memrepro.hooks import HookContext, need_text, unmet_needs
 from memrepro.paths import probe_path
 
 WRITES = ("npz", "history")
@@ -35,8 +38,9 @@ WRITES = ("npz", "history")
 
 @dataclass(frozen=True)
 class Probe:
-    measure: Callable[[dict, Any, int, torch.Tensor], Any]
+    measure: Callable[[dict, HookContext, int, torch.Tensor], Any]
     writes: str = "npz"
+    needs_objective: str | None = None
 
     def __post_init__(self):
         if self.writes not in WRITES:
@@ -67,13 +71,14 @@ def due(opts: dict, epoch: int) -> bool:
     return epoch in opts.get("epochs", []) or (every > 0 and epoch % every == 0)
 
 
-def per_example(opts: dict, trainer, epoch: int, logits: torch.Tensor) -> dict[str, torch.Tensor]:
+def per_example(opts: dict, ctx: HookContext, epoch: int,
+                logits: torch.Tensor) -> dict[str, torch.Tensor]:
     """Predicted class, the (noisy) label trained on, whether they agree, and the cell's own
     loss on that label, for every training example: what per-example misclassification rates
     (Arpit et al. 2017, Fig. 1, compared within each class) and example-difficulty statistics
     are computed from."""
-    y = trainer.data.y_noisy
-    losses = torch.stack([fn(logits[i], y[i]) for i, fn in enumerate(trainer.loss_fns)])
+    y = ctx.data.y_noisy
+    losses = torch.stack([fn(logits[i], y[i]) for i, fn in enumerate(ctx.loss_fns)])
     pred = logits.argmax(2)
     label = torch.broadcast_to(y, pred.shape).to(torch.int16)
     return {"pred": pred.to(torch.int16), "label": label, "correct": pred == y,
@@ -91,35 +96,40 @@ def history_columns(probes: dict[str, Probe]) -> list[str]:
 class Probes:
     """The probes of a group's cells (all cells of a group ask for the same ones), from the
     known ``probes`` (name -> Probe). Every known history probe has a column in history.csv,
-    asked for or not, so every history of a build has the same columns."""
+    asked for or not, so every history of a build has the same columns. A probe whose
+    ``needs_objective`` is not switched on in ``train`` is refused (planning refuses it first)."""
 
-    def __init__(self, specs: list[dict], probes: dict[str, Probe]):
+    def __init__(self, specs: list[dict], probes: dict[str, Probe], train: dict):
         self.wanted = dict(specs[0].get("probes") or {})
         for name in self.wanted:
             if name not in probes:
                 raise ValueError(f"probes: {name!r} is not allowed; allowed: {sorted(probes)}")
+        if unmet := unmet_needs(self.wanted, train, probes):
+            name, objective = unmet[0]
+            raise ValueError(f"probes.{name}: {self.wanted[name]!r} is not allowed without "
+                             f"train.{objective}; allowed: {need_text(objective)}")
         self.probes = probes
         self.columns = history_columns(probes)
 
-    def measure_history(self, trainer, epoch: int, logits: torch.Tensor,
+    def measure_history(self, ctx: HookContext, epoch: int, logits: torch.Tensor,
                         rows: list[dict]) -> None:
         """Fill each row's history-probe columns: the value where due, else NaN."""
         for row in rows:
             row.update(dict.fromkeys(self.columns, float("nan")))
         for name, opts in self.wanted.items():
             if self.probes[name].writes == "history" and due(opts, epoch):
-                values = self.probes[name].measure(opts, trainer, epoch, logits)
+                values = self.probes[name].measure(opts, ctx, epoch, logits)
                 for row, value in zip(rows, values, strict=True):
                     row[name] = float(value)
 
-    def record_files(self, trainer, epoch: int, logits: torch.Tensor,
+    def record_files(self, ctx: HookContext, epoch: int, logits: torch.Tensor,
                      out_dirs: list[Path]) -> None:
         """Write each due file probe's arrays, one file per run (``out_dirs``)."""
         for name, opts in self.wanted.items():
             if self.probes[name].writes != "npz" or not due(opts, epoch):
                 continue
             arrays = {k: v.cpu().numpy()
-                      for k, v in self.probes[name].measure(opts, trainer, epoch, logits).items()}
+                      for k, v in self.probes[name].measure(opts, ctx, epoch, logits).items()}
             for i, out in enumerate(out_dirs):
                 io.write_npz(probe_path(out, name, epoch), epoch=np.array([epoch]),
                              **{k: v[i] for k, v in arrays.items()})

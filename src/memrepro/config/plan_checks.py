@@ -11,6 +11,8 @@ the value and what is allowed (memrepro.config.errors), before any job runs.
 - a derived dataset's ``classes`` naming a class its base lacks (the prepare job's error);
 - a probe or objective on a model without what it needs (``Paper.model_needs``, e.g. LLJ's
   turn-over dropout needs ``tod: true``; the training job's error at its start);
+- a probe without the objective it reads from (``Probe.needs_objective``, memrepro.hooks: LLJ's
+  ``grad_stats`` needs ``train.track_gradients``; the training job's error at its start);
 - a figure's panel or series naming a noise rate, seed, sweep value or feature dimension
   that no run of its experiment and loss has, or a subset's part or partition that does not
   exist (the figure job's error, after all training).
@@ -42,10 +44,12 @@ def cell_errors(cells: dict) -> list[str]:
     cells are dropped by ``fail``); checked as soon as an experiment is expanded, before the
     partitions that read its probe files."""
     from memrepro import catalog
+    from memrepro.hooks import objective_need_errors
 
     needs = catalog.model_needs()
     return [line for cell in cells.values()
-            for line in _probe_epoch_errors(cell) + _model_need_errors(cell, needs)]
+            for line in _probe_epoch_errors(cell) + _model_need_errors(cell, needs)
+            + objective_need_errors(cell, catalog.training_hooks()[0])]
 
 
 def subset_errors(cells: dict, specs: dict, read_files: bool) -> list[str]:

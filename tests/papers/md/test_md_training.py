@@ -119,17 +119,17 @@ def test_the_classifier_comes_from_state_dicts_without_stacked_parameters():
         def state_dict(self, i):
             return self.sds[i]
 
-    class Trainer:
+    class Context:  # what classifier reads of the HookContext
         size = 2
         group = Group()
 
-    w, b = md.classifier(Trainer())
+    w, b = md.classifier(Context())
     assert w.shape == (2, 2, 3) and w[1].eq(1).all() and b.dtype == torch.float32
     assert b[1].tolist() == [1.0, -1.0]
-    Trainer.group = Group(bias=False)
+    Context.group = Group(bias=False)
     with pytest.raises(ValueError, match="probes.features: the model's classifier `fc` has "
                                          "no bias"):
-        md.classifier(Trainer())
+        md.classifier(Context())
 
 
 def test_the_figure_kinds_read_what_the_probe_wrote(tmp_path):

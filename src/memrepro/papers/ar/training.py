@@ -15,6 +15,7 @@ from __future__ import annotations
 import torch
 
 from memrepro.engine import OBJECTIVE_STREAM, Objective, seed_for
+from memrepro.hooks import HookContext
 from memrepro.papers.ar.adversarial import adversarial_loss
 from memrepro.papers.ar.lass import critical_sample_ratio, pixel_box
 from memrepro.probes import Probe
@@ -28,40 +29,40 @@ def _model_stats(data, i: int) -> tuple[torch.Tensor, torch.Tensor]:
     return mean, std
 
 
-def measure_csr(opts: dict, trainer, epoch: int, logits: torch.Tensor) -> list[float]:
+def measure_csr(opts: dict, ctx: HookContext, epoch: int, logits: torch.Tensor) -> list[float]:
     """The CSR of every model of the group on the first ``examples`` test images (500 by
     default, as in the LASS code the authors shared; the paper measures on the validation set,
     Sec. 4.2), each model normalising them with its own training statistics. LASS with the
     paper's settings on the 0-255 scale, alpha 0.25, beta 0.2, radius 0.3 (footnotes 4 and 6),
     at most ``max_iter`` steps (20; the paper gives none)."""
-    data = trainer.data
+    data = ctx.data
     x = data.x_test[:int(opts.get("examples", 500))].float() / 255.0
     out = []
-    for i, spec in enumerate(trainer.specs):
+    for i, spec in enumerate(ctx.specs):
         mean, std = _model_stats(data, i)
         box = pixel_box(mean.flatten().cpu(), std.flatten().cpu(), opts.get("alpha", 0.25),
                         opts.get("beta", 0.2), opts.get("radius", 0.3), device=x.device)
         gen = torch.Generator(device=x.device).manual_seed(seed_for(cell_seed(spec), epoch))
-        out.append(critical_sample_ratio(trainer.group.module(i), (x - mean) / std,
+        out.append(critical_sample_ratio(ctx.group.module(i), (x - mean) / std,
                                          max_iter=int(opts.get("max_iter", 20)),
                                          generator=gen, **box._asdict()))
     return out
 
 
-def make_adversarial(trainer, epoch: int, opts: dict):
+def make_adversarial(ctx: HookContext, epoch: int, opts: dict):
     """The epoch's loss: the batch loss mixed with the loss on the batch's critical samples
     (one model: the group is a Single); LASS noise seeded by (seed, epoch)."""
-    d, model = trainer.data, trainer.group.module(0)
-    box = pixel_box(d.mean.flatten().cpu(), d.std.flatten().cpu(), device=trainer.dev)
-    gen = torch.Generator(device=trainer.dev).manual_seed(
-        seed_for(cell_seed(trainer.specs[0]), epoch, OBJECTIVE_STREAM))
+    d, model = ctx.data, ctx.group.module(0)
+    box = pixel_box(d.mean.flatten().cpu(), d.std.flatten().cpu(), device=ctx.device)
+    gen = torch.Generator(device=ctx.device).manual_seed(
+        seed_for(cell_seed(ctx.specs[0]), epoch, OBJECTIVE_STREAM))
     weight, steps = float(opts["weight"]), int(opts.get("max_iter", 20))
 
     def loss(xb: torch.Tensor, yb: torch.Tensor, ids: torch.Tensor,
              per_model: bool) -> torch.Tensor:
         x = xb[0] if per_model else xb
-        return adversarial_loss(model, x, yb[0], trainer.loss_fns[0], weight, box, steps, gen,
-                                trainer.amp)[0].view(1)
+        return adversarial_loss(model, x, yb[0], ctx.loss_fns[0], weight, box, steps, gen,
+                                ctx.amp)[0].view(1)
     return loss
 
 

@@ -18,7 +18,12 @@ Probes (``probes.<name>``):
   trained on (LLJ Fig. 9).
 - ``correctness`` (file): packed correctness bits of the full network on every example of the
   prepared training set (those a subset left out too) and of the test set (LLJ Fig. 3, 5, 6).
-- ``grad_stats`` (file): the rows ``track_gradients`` logged during the epoch just ended.
+- ``grad_stats`` (file): the rows ``track_gradients`` logged during the epoch just ended
+  (declared ``needs_objective="track_gradients"``: planning refuses it without that objective).
+
+Hook state (``ctx.state``, docs/hooks.md): ``llj.grad_log``, the rows ``track_gradients``
+logs for ``grad_stats``; ``llj.tod_cache``, the epoch's turn-over dropout pass shared by the
+``tod`` probes.
 
 ``influence`` gives LLJ Eq. 5 (no figure needs it).
 """
@@ -30,6 +35,7 @@ import torch
 import torch.nn.functional as F
 
 from memrepro.engine import Objective
+from memrepro.hooks import HookContext
 from memrepro.papers.llj.gram import STAT_FIELDS, batch_gram, gram_statistics
 from memrepro.papers.llj.tod import tod_masks
 from memrepro.papers.llj.tracked import tracked_subsets
@@ -40,98 +46,82 @@ from memrepro.stacked import Single
 BIT_WEIGHTS = (128, 64, 32, 16, 8, 4, 2, 1)  # np.packbits' default, big-endian bit order
 
 
-def _base_model(trainer) -> torch.nn.Module:
+GRAD_LOG = "llj.grad_log"  # ctx.state: track_gradients' rows of the epoch, for grad_stats
+TOD_CACHE = "llj.tod_cache"  # ctx.state: (key, the epoch's _tod_pass), for the tod probes
+
+
+def _base_model(ctx: HookContext) -> torch.nn.Module:
     """The group's architecture as a module (a Single's model, a Stacked group's base)."""
-    return trainer.group.model if isinstance(trainer.group, Single) else trainer.group.base
+    return ctx.group.model if isinstance(ctx.group, Single) else ctx.group.base
 
 
-def tod_widths(trainer, key: str) -> list[int]:
+def tod_widths(ctx: HookContext, key: str) -> list[int]:
     """The widths of the model's turn-over dropout layers; a clear error naming ``key`` when
     the model has none."""
-    widths = getattr(_base_model(trainer), "tod_widths", None)
+    widths = getattr(_base_model(ctx), "tod_widths", None)
     if not widths:
-        name = trainer.specs[0]["model"].get("name")
+        name = ctx.specs[0]["model"].get("name")
         raise ValueError(f"{key}: model {name!r} has no turn-over dropout layers "
                          "(tod_widths); allowed: a model built with tod: true")
     return [int(w) for w in widths]
 
 
-def _seeds(trainer) -> torch.Tensor:
-    return torch.tensor([cell_seed(s) for s in trainer.specs], dtype=torch.int64,
-                        device=trainer.dev)
-
-
-def _eval_batch(trainer) -> int:
-    """The bounded evaluation batch of ``GroupTrainer.logits``."""
-    return max(int(trainer.tr["batch_size"]), 2048 // trainer.size)
+def _seeds(ctx: HookContext) -> torch.Tensor:
+    return torch.tensor([cell_seed(s) for s in ctx.specs], dtype=torch.int64,
+                        device=ctx.device)
 
 
 # --- objectives --------------------------------------------------------------------------
 
 
-def make_turnover(trainer, epoch: int, opts: dict):
+def make_turnover(ctx: HookContext, epoch: int, opts: dict):
     """The epoch's turn-over dropout loss: each example through its own unmuted sub-network,
     each model with masks from its own cell's seed (a cell's masks do not depend on its
-    group)."""
-    if opts:
-        raise ValueError(f"train.turnover: options {sorted(opts)} are not allowed; allowed: "
-                         "none ({})")
-    widths, seeds = tod_widths(trainer, "train.turnover"), _seeds(trainer)
+    group). It takes no options (its schema, closed at planning)."""
+    widths, seeds = tod_widths(ctx, "train.turnover"), _seeds(ctx)
 
     def loss(xb: torch.Tensor, yb: torch.Tensor, ids: torch.Tensor,
              per_model: bool) -> torch.Tensor:
         masks = tod_masks(seeds, ids, widths, flip=False)
-        with trainer.amp():
-            return trainer.losses(trainer.group(xb, per_model, masks=masks), yb)
+        with ctx.amp():
+            return ctx.losses(ctx.group(xb, per_model, masks=masks), yb)
     return loss
 
 
-def _frac(opts: dict) -> float:
-    frac = opts.get("frac", 1 / 6)
-    if isinstance(frac, bool) or not isinstance(frac, int | float) or not 0 < frac <= 1:
-        raise ValueError(f"train.track_gradients.frac: {frac!r} is not allowed; allowed: a "
-                         "share in (0, 1]")
-    return float(frac)
-
-
-def tracked_lookup(trainer, frac: float) -> tuple[torch.Tensor, torch.Tensor]:
+def tracked_lookup(ctx: HookContext, frac: float) -> tuple[torch.Tensor, torch.Tensor]:
     """Bool tables indexed by stable id: whether an example is in the easy / difficult tracked
     subset (``tracked_subsets`` over the trained examples' corruption mask, data order)."""
-    d = trainer.data
+    d = ctx.data
     easy, difficult = tracked_subsets(d.corrupted[0].cpu().numpy().astype(bool), frac)
     size = int(d.ids.max()) + 1 if d.ids.numel() else 0
     tables = []
     for pos in (easy, difficult):
-        table = torch.zeros(size, dtype=torch.bool, device=trainer.dev)
-        table[d.ids[torch.from_numpy(pos).to(trainer.dev)]] = True
+        table = torch.zeros(size, dtype=torch.bool, device=ctx.device)
+        table[d.ids[torch.from_numpy(pos).to(ctx.device)]] = True
         tables.append(table)
     return tables[0], tables[1]
 
 
-def make_track_gradients(trainer, epoch: int, opts: dict):
+def make_track_gradients(ctx: HookContext, epoch: int, opts: dict):
     """The epoch's plain loss (mean over the batch) of the group's one model, logging a row of
-    gradient statistics per step to ``trainer.llj_grad_log`` (reset here, every epoch).
+    gradient statistics per step to ``ctx.state["llj.grad_log"]`` (reset here, every epoch).
+    ``frac`` (default 1/6) is checked by its schema at planning.
 
     The step and the statistics share one forward pass, run in float32 without autocast (so
     on a GPU this step is not bf16, unlike plain training); the Gram matrix is float64.
     ``step`` counts steps from the start of training (epoch * steps per epoch + k)."""
-    unknown = sorted(set(opts) - {"frac"})
-    if unknown:
-        raise ValueError(f"train.track_gradients.{unknown[0]}: no such option; allowed: "
-                         "['frac']")
-    easy, difficult = tracked_lookup(trainer, _frac(opts))
-    model, fn = trainer.group.module(0), trainer.loss_fns[0]
-    bs = int(trainer.tr["batch_size"])
-    first = epoch * -(-trainer.data.n // bs)
-    trainer.llj_grad_log = []
+    easy, difficult = tracked_lookup(ctx, float(opts.get("frac", 1 / 6)))
+    model, fn = ctx.group.module(0), ctx.loss_fns[0]
+    bs = int(ctx.train["batch_size"])
+    first = epoch * -(-ctx.data.n // bs)
+    log = ctx.state[GRAD_LOG] = []
 
     def loss(xb: torch.Tensor, yb: torch.Tensor, ids: torch.Tensor,
              per_model: bool) -> torch.Tensor:
         gram, losses = batch_gram(model, xb[0] if per_model else xb, yb[0], fn)
-        step = torch.tensor([first + len(trainer.llj_grad_log)], dtype=torch.float64,
-                            device=gram.device)
+        step = torch.tensor([first + len(log)], dtype=torch.float64, device=gram.device)
         stats = gram_statistics(gram, easy[ids[0]], difficult[ids[0]])
-        trainer.llj_grad_log.append(torch.cat([step, stats]))
+        log.append(torch.cat([step, stats]))
         return losses.float().mean().view(1)
     return loss
 
@@ -140,43 +130,44 @@ def make_track_gradients(trainer, epoch: int, opts: dict):
 
 
 @torch.no_grad()
-def _tod_pass(trainer) -> dict[str, torch.Tensor]:
+def _tod_pass(ctx: HookContext) -> dict[str, torch.Tensor]:
     """Per model and training example (M, n), in eval mode, float32: each cell's own loss and
     the predicted class through the example's unmuted and muted sub-networks."""
-    widths, seeds, d = tod_widths(trainer, "probes.tod"), _seeds(trainer), trainer.data
-    trainer.group.train(False)
+    widths, seeds, d = tod_widths(ctx, "probes.tod"), _seeds(ctx), ctx.data
+    ctx.group.train(False)
     parts: dict[str, list[torch.Tensor]] = {}
     start = 0
-    for xb, per_model in d.eval_batches("train", _eval_batch(trainer)):
+    for xb, per_model in d.eval_batches("train", ctx.eval_batch):
         b = xb.shape[-4]  # (b, C, H, W), or per model (M, b, C, H, W)
-        ids = d.ids[start:start + b].expand(trainer.size, b)
+        ids = d.ids[start:start + b].expand(ctx.size, b)
         y = d.y_noisy[:, start:start + b]
         for mode, flip in (("unmuted", False), ("muted", True)):
             masks = tod_masks(seeds, ids, widths, flip=flip)
-            with trainer.amp():
-                logits = trainer.group(xb, per_model, masks=masks).float()
+            with ctx.amp():
+                logits = ctx.group(xb, per_model, masks=masks).float()
             loss = torch.stack([fn(logits[i], y[i]).float()
-                                for i, fn in enumerate(trainer.loss_fns)])
+                                for i, fn in enumerate(ctx.loss_fns)])
             parts.setdefault(f"loss_{mode}", []).append(loss)
             parts.setdefault(f"pred_{mode}", []).append(logits.argmax(2))
         start += b
     return {k: torch.cat(v, 1) for k, v in parts.items()}
 
 
-def tod_evaluation(trainer, epoch: int) -> dict[str, torch.Tensor]:
-    """``_tod_pass`` once per evaluation: the history and file probes of one epoch share it."""
-    key = (epoch, trainer.group.parameters()[0]._version)
-    cached = getattr(trainer, "llj_tod_cache", None)
+def tod_evaluation(ctx: HookContext, epoch: int) -> dict[str, torch.Tensor]:
+    """``_tod_pass`` once per evaluation: the history and file probes of one epoch share it
+    (kept in ``ctx.state``, keyed by the epoch and the parameters' version)."""
+    key = (epoch, ctx.group.parameters()[0]._version)
+    cached = ctx.state.get(TOD_CACHE)
     if cached is None or cached[0] != key:
-        trainer.llj_tod_cache = (key, _tod_pass(trainer))
-    return trainer.llj_tod_cache[1]
+        ctx.state[TOD_CACHE] = (key, _tod_pass(ctx))
+    return ctx.state[TOD_CACHE][1]
 
 
-def measure_tod(opts: dict, trainer, epoch: int, logits: torch.Tensor) -> dict:
+def measure_tod(opts: dict, ctx: HookContext, epoch: int, logits: torch.Tensor) -> dict:
     """The per-example TOD record of every model: stable ids, labels trained on, score
     CE(muted) − CE(unmuted) (LLJ Eq. 6), both losses and both predictions."""
-    out, d = tod_evaluation(trainer, epoch), trainer.data
-    return {"ids": d.ids.expand(trainer.size, -1), "label": d.y_noisy,
+    out, d = tod_evaluation(ctx, epoch), ctx.data
+    return {"ids": d.ids.expand(ctx.size, -1), "label": d.y_noisy,
             "score": out["loss_muted"] - out["loss_unmuted"],
             "loss_unmuted": out["loss_unmuted"], "loss_muted": out["loss_muted"],
             "pred_unmuted": out["pred_unmuted"].to(torch.int16),
@@ -184,9 +175,9 @@ def measure_tod(opts: dict, trainer, epoch: int, logits: torch.Tensor) -> dict:
 
 
 def _sub_network_acc(mode: str):
-    def measure(opts: dict, trainer, epoch: int, logits: torch.Tensor) -> list[float]:
-        pred = tod_evaluation(trainer, epoch)[f"pred_{mode}"]
-        return (pred == trainer.data.y_noisy).float().mean(1).tolist()
+    def measure(opts: dict, ctx: HookContext, epoch: int, logits: torch.Tensor) -> list[float]:
+        pred = tod_evaluation(ctx, epoch)[f"pred_{mode}"]
+        return (pred == ctx.data.y_noisy).float().mean(1).tolist()
     measure.__doc__ = (f"Training accuracy of every model's {mode} sub-networks (each example "
                        "with its own masks) on the labels trained on (LLJ Fig. 9).")
     return measure
@@ -202,33 +193,34 @@ def pack_bits(bits: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def _correct_on_all(trainer) -> torch.Tensor:
+def _correct_on_all(ctx: HookContext) -> torch.Tensor:
     """(M, N) bool: argmax == noisy label over the full prepared training set (eval mode)."""
-    d = trainer.data
-    trainer.group.train(False)
+    d = ctx.data
+    ctx.group.train(False)
     out, start = [], 0
-    for xb, per_model in d.eval_batches("all", _eval_batch(trainer)):
-        with trainer.amp():
-            pred = trainer.group(xb, per_model).float().argmax(2)
+    for xb, per_model in d.eval_batches("all", ctx.eval_batch):
+        with ctx.amp():
+            pred = ctx.group(xb, per_model).float().argmax(2)
         out.append(pred == d.y_all[:, start:start + pred.shape[1]])
         start += pred.shape[1]
     return torch.cat(out, 1)
 
 
-def measure_correctness(opts: dict, trainer, epoch: int, logits: torch.Tensor) -> dict:
+def measure_correctness(opts: dict, ctx: HookContext, epoch: int,
+                        logits: torch.Tensor) -> dict:
     """Packed bits of ``argmax == label`` of the full network (no masks, eval mode) for every
     model: over the FULL prepared training set by id (noisy labels, examples a subset did not
     train on included) and over the test set. When the group has no full set (``x_all`` or
     ``y_all`` is None: inputs replaced per model), the training bits cover the trained
     examples only, in data order (``n_train`` then equals their number)."""
-    d, m = trainer.data, trainer.size
+    d, m = ctx.data, ctx.size
     if d.x_all is None or d.y_all is None:
         train = logits.argmax(2) == d.y_noisy
     elif d.x_all is d.x and not d.per_model_x:  # no subset: the evaluation's logits serve
         train = logits.argmax(2) == d.y_all
     else:
-        train = _correct_on_all(trainer)
-    test = trainer.logits("test").argmax(2) == d.y_test
+        train = _correct_on_all(ctx)
+    test = ctx.logits("test").argmax(2) == d.y_test
     return {"train_bits": pack_bits(train), "n_train": _counts(train.shape[1], m),
             "test_bits": pack_bits(test), "n_test": _counts(test.shape[1], m)}
 
@@ -238,14 +230,12 @@ def _counts(n: int, m: int) -> torch.Tensor:
     return torch.full((m, 1), n, dtype=torch.int64)
 
 
-def measure_grad_stats(opts: dict, trainer, epoch: int, logits: torch.Tensor) -> dict:
+def measure_grad_stats(opts: dict, ctx: HookContext, epoch: int, logits: torch.Tensor) -> dict:
     """The rows ``track_gradients`` logged during the epoch that just ended (empty at epoch
     0): ``step``, ``n_easy``, ``n_difficult`` (int64) and the statistics of
-    ``gram.STAT_FIELDS`` (float64; NaN where undefined)."""
-    if trainer.objective is None or trainer.objective[0] != "track_gradients":
-        raise ValueError("probes.grad_stats: needs train.track_gradients (the statistics are "
-                         "taken during its steps); allowed: only with train.track_gradients")
-    rows = getattr(trainer, "llj_grad_log", []) if epoch > 0 else []
+    ``gram.STAT_FIELDS`` (float64; NaN where undefined). Declared with
+    ``needs_objective="track_gradients"``: planning and the engine refuse it without."""
+    rows = ctx.state.get(GRAD_LOG, []) if epoch > 0 else []
     table = (torch.stack(rows).cpu() if rows
              else torch.empty(0, 1 + len(STAT_FIELDS), dtype=torch.float64))
     out = {}
@@ -286,6 +276,7 @@ PROBES = {"tod": Probe(measure_tod, writes="npz"),
           "tod_unmuted_acc": Probe(_sub_network_acc("unmuted"), writes="history"),
           "tod_muted_acc": Probe(_sub_network_acc("muted"), writes="history"),
           "correctness": Probe(measure_correctness, writes="npz"),
-          "grad_stats": Probe(measure_grad_stats, writes="npz")}
+          "grad_stats": Probe(measure_grad_stats, writes="npz",
+                              needs_objective="track_gradients")}
 OBJECTIVES = {"turnover": Objective(make_turnover),
               "track_gradients": Objective(make_track_gradients, single_model=True)}

@@ -12,31 +12,27 @@ from __future__ import annotations
 
 import torch
 
+from memrepro.hooks import HookContext
 from memrepro.probes import Probe
 
 
-def _eval_batch(trainer) -> int:
-    """The bounded evaluation batch of ``GroupTrainer.logits``."""
-    return max(int(trainer.tr["batch_size"]), 2048 // trainer.size)
-
-
 @torch.no_grad()
-def group_features(trainer, split: str) -> torch.Tensor:
+def group_features(ctx: HookContext, split: str) -> torch.Tensor:
     """(M models, n, M features) float32 features of the split (``train``: the examples
     trained on, in data order; ``test``), eval mode."""
-    trainer.group.train(False)
-    parts = [trainer.group.features(xb, per_model).float()
-             for xb, per_model in trainer.data.eval_batches(split, _eval_batch(trainer))]
+    ctx.group.train(False)
+    parts = [ctx.group.features(xb, per_model).float()
+             for xb, per_model in ctx.data.eval_batches(split, ctx.eval_batch)]
     return torch.cat(parts, 1)
 
 
-def classifier(trainer) -> tuple[torch.Tensor, torch.Tensor]:
+def classifier(ctx: HookContext) -> tuple[torch.Tensor, torch.Tensor]:
     """(weight (M, K, F), bias (M, K)) of every model's classifier ``fc``: read from the
     stacked parameters where the group has them, else from each model's state dict."""
-    stacked = getattr(trainer.group, "params", None)
+    stacked = getattr(ctx.group, "params", None)
     if isinstance(stacked, dict) and "fc.weight" in stacked and "fc.bias" in stacked:
         return stacked["fc.weight"].detach().float(), stacked["fc.bias"].detach().float()
-    sds = [trainer.group.state_dict(i) for i in range(trainer.size)]
+    sds = [ctx.group.state_dict(i) for i in range(ctx.size)]
     if any("fc.bias" not in sd for sd in sds):
         raise ValueError("probes.features: the model's classifier `fc` has no bias; allowed: "
                          "a model with a classifier fc with bias (MD's MLP)")
@@ -44,13 +40,13 @@ def classifier(trainer) -> tuple[torch.Tensor, torch.Tensor]:
             torch.stack([sd["fc.bias"] for sd in sds]).float())
 
 
-def measure_features(opts: dict, trainer, epoch: int, logits: torch.Tensor) -> dict:
+def measure_features(opts: dict, ctx: HookContext, epoch: int, logits: torch.Tensor) -> dict:
     """MD's record of every model (leading model axis): ``train`` (n, F) and ``test``
     (n_test, F) float32 features, ``ids``, ``label`` (trained on), ``true_label`` (n,),
     ``test_label`` (n_test,) int64, ``fc_weight`` (K, F) and ``fc_bias`` (K,) float32."""
-    d, m = trainer.data, trainer.size
-    weight, bias = classifier(trainer)
-    train, test = group_features(trainer, "train"), group_features(trainer, "test")
+    d, m = ctx.data, ctx.size
+    weight, bias = classifier(ctx)
+    train, test = group_features(ctx, "train"), group_features(ctx, "test")
     return {"train": train, "test": test, "ids": d.ids.to(torch.int64).expand(m, -1),
             "label": d.y_noisy.to(torch.int64),
             "true_label": d.y_clean.to(torch.int64).expand(m, -1),
