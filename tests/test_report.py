@@ -209,3 +209,47 @@ def test_the_report_opens_on_a_gallery_in_figure_order(workdir, tmp_path):
     assert "Settings (2 experiments)" in dom and "<details open" not in dom
     assert "spec=&lt;settings of figure ar/fig12, sha256" in dom
     _screenshot(browser, info, tmp_path, "report_figure")
+
+
+# --- the README's picture: one figure per paper (memrepro.doc_images) ----------------------
+
+PANEL_COLOURS = {"ps": (1.0, 0.0, 0.0), "ar": (0.0, 0.8, 0.0), "llj": (0.0, 0.0, 1.0),
+                 "md": (0.9, 0.7, 0.0)}
+
+
+def _solid_png(path, colour, height, width):
+    import matplotlib.image
+    import numpy as np
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    matplotlib.image.imsave(path, np.broadcast_to(np.array(colour, dtype=float), (height, width, 3)).copy())
+
+
+def test_the_readme_picture_shows_one_panel_per_paper_in_order(tmp_path):
+    import numpy as np
+    from matplotlib.image import imread
+
+    from memrepro.doc_images import PICKS, montage
+
+    sizes = {"ps": (120, 400), "ar": (200, 300), "llj": (150, 300), "md": (100, 500)}
+    for paper, stem in PICKS:  # a stand-in name for three, the real name for LLJ
+        name = f"{stem}.png" if paper == "llj" else f"{stem}_standin.png"
+        _solid_png(tmp_path / "figures" / paper / name, PANEL_COLOURS[paper], *sizes[paper])
+    _solid_png(tmp_path / "figures/ar/fig2_standin.png", (0, 0, 0), 50, 50)  # not picked
+    out = montage(tmp_path / "figures", tmp_path / "out.png")
+    column = imread(out)[:, imread(out).shape[1] // 2, :3]
+    seen = []
+    for pixel in column:
+        match = [p for p, c in PANEL_COLOURS.items() if np.abs(pixel - c).max() < 0.05]
+        if match and (not seen or seen[-1] != match[0]):
+            seen.append(match[0])
+    assert seen == ["ps", "ar", "llj", "md"], seen  # four panels, in the papers' order
+    assert not (np.abs(column - 0).max(axis=1) < 0.05).any()  # the unpicked figure is absent
+
+
+def test_the_readme_picture_names_a_figure_that_was_not_built(tmp_path):
+    from memrepro.doc_images import montage
+
+    _solid_png(tmp_path / "figures/ps/fig4_standin.png", (1, 0, 0), 10, 10)
+    with pytest.raises(FileNotFoundError, match=r"figures/ar/fig1\.png .*not built"):
+        montage(tmp_path / "figures", tmp_path / "out.png")
