@@ -165,3 +165,28 @@ def test_md2_measures_how_much_less_ls_memorizes_in_every_cell_at_once():
     same = claims.evaluate_one(md2, table([0.95, 1.05, 1.0, 0.97]), "smoke")
     assert less["value"] == pytest.approx((0.7 ** 3 * 1.01) ** 0.25)
     assert less["verdict"] == claims.HOLDS and same["verdict"] == claims.FAILS
+
+
+def test_auroc_known_answers():
+    """LLJ Fig. 2(b)'s measure (claim LLJ-1)."""
+    # perfect separation, perfect inversion, all tied, and a hand-counted case: the positives
+    # 0.9 and 0.4 beat 2 and 1 of the negatives {0.5, 0.1} -> 3 of 4 pairs
+    assert claims.auroc(np.array([0.1, 0.2, 0.8, 0.9]), np.array([0, 0, 1, 1])) == 1.0
+    assert claims.auroc(np.array([0.8, 0.9, 0.1, 0.2]), np.array([0, 0, 1, 1])) == 0.0
+    assert claims.auroc(np.ones(4), np.array([0, 1, 0, 1])) == 0.5
+    assert claims.auroc(np.array([0.5, 0.9, 0.1, 0.4]), np.array([0, 1, 0, 1])) == 0.75
+    assert np.isnan(claims.auroc(np.ones(3), np.zeros(3)))
+    assert np.isnan(claims.auroc(np.array([0.1, np.nan, 0.3]), np.array([0, 1, 1])))
+    # ties: positives 2, 3, 3 against negatives 1, 2, 3 win 1.5 + 2.5 + 2.5 of 9 pairs
+    assert claims.auroc([1, 2, 2, 3, 3, 3], [0, 1, 0, 1, 1, 0]) == pytest.approx(13 / 18)
+
+
+def test_spearman_known_answers():
+    """MD's trend claims' measure: ranks, ties sharing their mean rank."""
+    assert claims.spearman([1, 2, 3, 4, 5], [2, 1, 4, 3, 5]) == pytest.approx(0.8)  # 1 - 6*4/120
+    assert claims.spearman([0.1, 0.2, 0.3], [9, 5, 1]) == pytest.approx(-1.0)
+    # y's ranks 1, 2.5, 2.5, 4: r = 4.5 / sqrt(5 * 4.5)
+    assert claims.spearman([1, 2, 3, 4], [1, 2, 2, 3]) == pytest.approx(3 / np.sqrt(10))
+    assert claims.spearman([1, 2, np.nan, 4], [1, 3, 2, 4]) == pytest.approx(1.0)  # pair left out
+    assert np.isnan(claims.spearman([1, 2, 3], [7, 7, 7]))  # a constant side
+    assert np.isnan(claims.spearman([1], [2]))

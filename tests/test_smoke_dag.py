@@ -76,7 +76,7 @@ def test_smoke_dag_builds_every_figure_and_is_idempotent(workdir):
     assert csr["csr"].dropna().between(0, 1).all()
     # LLJ Fig. 2(b) on the stand-in: random-label examples get higher memorization scores
     # (a scientific regression guard: turn-over dropout that stopped working would fail here)
-    from memrepro.papers.llj.common import auroc
+    from memrepro.claims import auroc
 
     rand = next(c for c in plan.cells_of("llj_tod_mnist", "cce") if c["noise"]["rate"] > 0)
     last = rand["probes"]["tod"]["epochs"][-1]

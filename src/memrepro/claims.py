@@ -253,19 +253,31 @@ def final_metric(df: pd.DataFrame, metric: str, by: Sequence[str] = ("panel", "e
 
 
 def spearman(x, y) -> float:
-    x, y = pd.Series(np.asarray(x, float)), pd.Series(np.asarray(y, float))
-    return float(x.rank().corr(y.rank())) if len(x) > 1 else float("nan")
+    """Spearman's rank correlation of ``x`` and ``y`` (scipy; tied values share their mean
+    rank); pairs with a NaN are left out. NaN for fewer than 2 pairs or a constant side."""
+    import warnings
+
+    from scipy import stats
+
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    both = ~(np.isnan(x) | np.isnan(y))
+    if both.sum() < 2:
+        return float("nan")
+    with warnings.catch_warnings():  # a constant side: NaN, as the claim's "not built"
+        warnings.simplefilter("ignore", stats.ConstantInputWarning)
+        return float(stats.spearmanr(x[both], y[both]).statistic)
 
 
 def auroc(score, positive) -> float:
-    """Area under the ROC curve of ``score`` for ``positive`` (ties count half)."""
-    s = pd.Series(np.asarray(score, float))
-    pos = np.asarray(positive, bool)
-    n1, n0 = int(pos.sum()), int((~pos).sum())
-    if not n1 or not n0:
+    """Area under the ROC curve of ``score`` for ``positive`` (scikit-learn; ties count
+    half): the chance that a positive example scores above a negative one. NaN when either
+    class is empty or a score is NaN."""
+    from sklearn.metrics import roc_auc_score
+
+    score, pos = np.asarray(score, float), np.asarray(positive, bool)
+    if pos.all() or not pos.any() or np.isnan(score).any():
         return float("nan")
-    ranks = s.rank().to_numpy()
-    return float((ranks[pos].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
+    return float(roc_auc_score(pos, score))
 
 
 def slope_interval(x, y, level: float = 0.95) -> tuple[float, float]:

@@ -115,17 +115,3 @@ def share_text(size: int, total: int) -> str:
     pct = 100.0 * size / total if total else float("nan")
     return f"{pct:.0f}%" if abs(pct - round(pct)) < 0.05 else f"{pct:.1f}%"
 
-
-def auroc(scores: np.ndarray, positive: np.ndarray) -> float:
-    """The area under the ROC curve of ``scores`` for the ``positive`` examples (LLJ Fig. 2(b):
-    how well a memorization score singles out the random-label examples): the probability that
-    a positive example scores higher than a negative one, ties counting one half (Mann-Whitney
-    U from average ranks)."""
-    import pandas as pd
-
-    pos = np.asarray(positive, dtype=bool)
-    n_pos, n_neg = int(pos.sum()), int((~pos).sum())
-    if n_pos == 0 or n_neg == 0:
-        return float("nan")
-    ranks = pd.Series(np.asarray(scores, dtype=float)).rank(method="average").to_numpy()
-    return float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
