@@ -72,8 +72,8 @@ assert "final_bar" in catalog.figure_kinds() and "margin" in catalog.history_met
 probes, _ = catalog.training_hooks()
 # two models, two examples: margins (3 - 1, 0 - 2) and (1 - 1, 5 - 4) -> means 0.0 and 0.5
 logits = torch.tensor([[[3., 1., 0.], [2., 0., 0.]], [[1., 1., 0.], [0., 4., 5.]]])
-trainer = SimpleNamespace(data=SimpleNamespace(y_noisy=torch.tensor([[0, 1], [0, 2]])))
-print(probes["margin"].measure({}, trainer, 1, logits))
+ctx = SimpleNamespace(data=SimpleNamespace(y_noisy=torch.tensor([[0, 1], [0, 2]])))
+print(probes["margin"].measure({}, ctx, 1, logits))
 """)
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip() == "[0.0, 0.5]"

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@dataclass(frozen=True, eq=False)
 class HookContext:
     """What a hook may use; frozen (a hook keeps its own data in ``state``, not on the context).
 

@@ -2,8 +2,11 @@
 
 Torch-free: the configuration check, captions and figure jobs read it. A paper's training
 add-ons (probes, objectives) live in its ``training`` module, which ``memrepro.catalog``
-imports only for training jobs; the index names them here so that configuration and captions
-know them without torch.
+imports only for training jobs and planning's hook checks; the index names them here so that
+captions and figure jobs know them without torch. The add-ons themselves
+(``memrepro.probes.Probe``, ``memrepro.engine.Objective``) receive a
+``memrepro.hooks.HookContext``, never the trainer (docs/hooks.md); a probe that reads what an
+objective records declares it on the Probe (``needs_objective``), not here.
 """
 
 from __future__ import annotations
