@@ -246,7 +246,7 @@ def test_the_catalog_names_are_consistent():
     twice (each call would raise)."""
     catalog.check_training_hooks()
     kinds = catalog.figure_kinds()
-    assert "curves" in kinds and {"symmetry", "sweep"} <= set(kinds)
+    assert "curves" in kinds and {"symmetry", "sweep_curves", "gradient_curves"} <= set(kinds)
     probes, objectives = catalog.training_hooks()
     assert sorted(probes) == sorted(catalog.probe_names())
     assert sorted(objectives) == sorted(catalog.objective_names())

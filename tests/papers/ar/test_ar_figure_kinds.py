@@ -56,7 +56,7 @@ def assert_written(kind, table, spec, tmp_path):
 
 def test_catalog_resolves_the_ar_kinds():
     kinds = figure_kinds()
-    for name, kind in (("filters", FILTERS), ("sweep", SWEEP), ("series", SERIES),
+    for name, kind in (("filters", FILTERS), ("sweep_curves", SWEEP), ("series", SERIES),
                        ("regularizers", REGULARIZERS)):
         assert kinds[name] is kind
     assert kinds["filters"].reads == "model"

@@ -377,7 +377,7 @@ def test_schematic_table_is_the_real_masks_and_the_drawing_their_edges(tmp_path)
 
 # --- the index ----------------------------------------------------------------------------------
 def test_index_names_kinds_styles_and_closed_option_schemas():
-    assert set(PAPER.kinds) == {"score_histogram", "subset_curves", "grad_stats",
+    assert set(PAPER.kinds) == {"score_histogram", "subset_curves", "gradient_curves",
                                 "example_grid", "tod_schematic"}
     assert set(PAPER.metric_styles) == {"tod_unmuted_acc", "tod_muted_acc"}
     assert PAPER.file_probes == {"tod", "correctness", "grad_stats"} <= set(PAPER.probes)

@@ -76,7 +76,7 @@ PAPER = Paper(
     kinds={"per_example_rates": per_example.KIND, "filters": filters.KIND,
            "gini": sensitivity_kinds.GINI,
            "class_sensitivity": sensitivity_kinds.CLASS_SENSITIVITY,
-           "sweep": sweep.KIND, "series": series.KIND, "regularizers": regularizers.KIND},
+           "sweep_curves": sweep.KIND, "series": series.KIND, "regularizers": regularizers.KIND},
     # AR Figs. 7-9: the CSR stays small, so its axis follows the data
     metric_styles={"csr": MetricStyle("critical sample ratio", (0, (3, 1, 1, 1, 1, 1)),
                                       marker="o", axis="critical sample ratio (%)",
@@ -85,5 +85,5 @@ PAPER = Paper(
     objectives={"adversarial": "adversarial training on LASS critical samples {}"},
     option_schemas=OPTION_SCHEMAS,
     note=NOTE,
-    note_kinds=frozenset({"curves", "sweep", "series", "regularizers", "filters"}),
+    note_kinds=frozenset({"curves", "sweep_curves", "series", "regularizers", "filters"}),
 )

@@ -1,6 +1,6 @@
-"""Arpit et al. 2017, Figs. 5 and 6: a statistic of each run against the swept
-hyper-parameter (best validation accuracy vs width; epochs to 100% training accuracy vs width
-and vs training-set size), one line per noise rate."""
+"""Arpit et al. 2017, Figs. 5 and 6, the figure kind ``sweep_curves``: a statistic of each
+run against the swept hyper-parameter (best validation accuracy vs width; epochs to 100%
+training accuracy vs width and vs training-set size), one line per noise rate."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
-"""Liu, Lin & Jaggi 2022, Fig. 4: per-example gradient statistics of the tracked easy (real
-label) and difficult (random label) subsets through training, from the ``grad_stats`` probe
-files: (a) mean pairwise cosine similarity within a subset (Eq. 3), (b) mean contribution
-<v_i, g>/||g|| of a subset and of the whole batch (Eq. 4)."""
+"""Liu, Lin & Jaggi 2022, Fig. 4, the figure kind ``gradient_curves``: per-example gradient
+statistics of the tracked easy (real label) and difficult (random label) subsets through
+training, from the ``grad_stats`` probe files: (a) mean pairwise cosine similarity within a
+subset (Eq. 3), (b) mean contribution <v_i, g>/||g|| of a subset and of the whole batch
+(Eq. 4)."""
 
 from __future__ import annotations
 
@@ -88,7 +89,7 @@ def grad_table(entries, spec: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)[GRAD_COLUMNS]
 
 
-def draw_grad_stats(table: pd.DataFrame, spec: dict) -> Figure:
+def draw_gradient_curves(table: pd.DataFrame, spec: dict) -> Figure:
     """LLJ Fig. 4: one line per statistic of the panel's quantity vs epoch (mean over seeds):
     easy blue, difficult red, the entire batch black."""
     n = len(spec.get("panels") or [])
@@ -110,7 +111,7 @@ def draw_grad_stats(table: pd.DataFrame, spec: dict) -> Figure:
 
 
 KIND = FigureKind(
-    table=grad_table, draw=draw_grad_stats, reads="probes",
+    table=grad_table, draw=draw_gradient_curves, reads="probes",
     keys=frozenset({"panels", "ncols"}),
     panel_keys=frozenset({"experiment", "loss", "eta", "quantity", "title", "ylabel"}),
     note=("Per-example gradients v_i (all parameters) of every training step's mini-batch; "

@@ -88,7 +88,7 @@ PAPER = Paper(
     citation=('Liu, Lin & Jaggi 2022, "Understanding Memorization from the Perspective of '
               'Optimization via Efficient Influence Estimation"'),
     kinds={"score_histogram": histogram.KIND, "subset_curves": subset_curves.KIND,
-           "grad_stats": grad_figure.KIND, "example_grid": example_grid.KIND,
+           "gradient_curves": grad_figure.KIND, "example_grid": example_grid.KIND,
            "tod_schematic": schematic.KIND},
     # LLJ Fig. 9: training accuracy of the two sub-networks of a turn-over dropout model
     metric_styles={"tod_unmuted_acc": MetricStyle("unmuted sub-network (train acc.)", "-"),
@@ -106,6 +106,6 @@ PAPER = Paper(
     model_needs={name: {"tod": True} for name in
                  ("turnover", "tod", "tod_unmuted_acc", "tod_muted_acc")},
     note=NOTE,
-    note_kinds=frozenset({"curves", "score_histogram", "subset_curves", "grad_stats",
+    note_kinds=frozenset({"curves", "score_histogram", "subset_curves", "gradient_curves",
                           "example_grid"}),
 )
