@@ -3,17 +3,18 @@ else; ``state`` carries a paper's data from its objective to its probe within on
 group and starts empty for the next; a probe's ``needs_objective`` and the objectives'
 option schemas are enforced at planning."""
 
+import copy
 import dataclasses
 import re
 
 import pandas as pd
 import pytest
 import torch
-from conftest import ROOT
+from conftest import ROOT, load_params
 from test_groups import _cells
 
 from memrepro import io
-from memrepro.config import ConfigError
+from memrepro.config import ConfigError, resolve
 from memrepro.config.plan_checks import cell_errors
 from memrepro.config.validation import check_against, load_schema
 from memrepro.engine import GroupTrainer, train_group
@@ -136,3 +137,15 @@ def test_planning_refuses_an_objectives_bad_option(objective, options, needle):
                       ("experiments", "x", "train"))
     assert f"experiments.x.train.{objective}" in str(err.value)
     assert needle in str(err.value), str(err.value)
+
+
+def test_resolve_refuses_a_configuration_asking_for_grad_stats_without_track_gradients():
+    """End to end: the shipped configuration's gradient experiment, its objective removed."""
+    cfg = copy.deepcopy(load_params())
+    name, = [n for n, e in cfg["experiments"].items()
+             if "grad_stats" in (e.get("probes") or {})]
+    cfg["experiments"][name]["train"].pop("track_gradients")
+    with pytest.raises(ConfigError) as err:
+        resolve({**cfg, "scale": "paper"})
+    assert (f"experiments.{name}.probes.grad_stats: {{'every': 1}} is not allowed without "
+            "train.track_gradients; allowed: only with train.track_gradients") in str(err.value)
