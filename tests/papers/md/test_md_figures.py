@@ -18,8 +18,8 @@ from memrepro import io, paths
 from memrepro.figures import MARKERS, write_figure
 from memrepro.papers.md import feature_scatter, md_scatter
 from memrepro.papers.md.index import PAPER
+from memrepro.papers.md.md_scatter import panel_fits, seed_means
 from memrepro.papers.md.nc import cell_metrics
-from memrepro.papers.md.scatter_draw import panel_fits, seed_means
 
 FIGS = Path(os.environ.get("MD_FIGS", "/tmp/md_figs"))
 ROOT = Path(__file__).resolve().parents[3]

@@ -1,58 +1,27 @@
 """What the LLJ figure kinds share: picking the runs of a panel, finding a run's probe files by
-epoch, reading a cell's noise file, checking nested spec items, the easy/difficult colours.
+epoch, reading a cell's noise file, the easy/difficult colours.
 
-Torch-free (numpy, pandas): figure jobs import it.
+Torch-free (numpy): figure jobs import it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 import numpy as np
 
-from memrepro.figures import MATCH_TOL, title_of
+from memrepro.figures import MATCH_TOL
 from memrepro.io import load_npz
 from memrepro.paths import cell_noise_path
+
+# check_item_keys, positive_int: re-exported until subset_curves, example_grid, histogram and
+# schematic import them from memrepro.specs
+from memrepro.specs import check_keys as check_item_keys  # noqa: F401
+from memrepro.specs import positive_int as positive_int
+from memrepro.specs import refuse, where_panel
 
 # LLJ Figs. 3-6 colour the subsets: full data black, easy blue, difficult red
 SUBSET_COLOURS = {"full": "black", "all": "black", "easy": "#1f5fbf", "difficult": "#d62728",
                   "test": "0.45"}
 OTHER_COLOURS = ["#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#17becf"]
-
-
-def where_panel(spec: dict, i: int) -> str:
-    """The prefix of an error message about panel ``i``."""
-    p = (spec.get("panels") or [{}])[i] if i < len(spec.get("panels") or []) else {}
-    return f"figure {title_of(spec)!r}: panel {i} ({p.get('title', 'untitled')})"
-
-
-def refuse(where: str, key: str, value, allowed: str) -> ValueError:
-    return ValueError(f"{where}: {key} {value!r} is not allowed; allowed: {allowed}")
-
-
-def check_item_keys(item, allowed: Iterable[str], where: str, required: Iterable[str] = ()
-                    ) -> dict:
-    """A nested spec mapping (e.g. one of a panel's ``subsets``) with only ``allowed`` keys and
-    every ``required`` one."""
-    if not isinstance(item, dict):
-        raise refuse(where, "entry", item, f"a mapping with keys {sorted(allowed)}")
-    unknown = sorted(set(item) - set(allowed))
-    if unknown:
-        raise ValueError(f"{where}: key(s) {unknown} are not allowed; allowed: "
-                         f"{sorted(allowed)}")
-    missing = [k for k in required if k not in item]
-    if missing:
-        raise ValueError(f"{where}: key(s) {missing} missing; required: {list(required)}")
-    return item
-
-
-def positive_int(value, where: str, key: str, default: int) -> int:
-    """``value`` (or ``default`` when None) as an int >= 1."""
-    if value is None:
-        return default
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise refuse(where, key, value, "an integer >= 1")
-    return int(value)
 
 
 def eta_matches(cell: dict, eta) -> bool:

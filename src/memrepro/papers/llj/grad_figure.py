@@ -13,14 +13,9 @@ from matplotlib.figure import Figure
 
 from memrepro.figures import PANEL_HEIGHT_IN, STYLE, FigureKind, layout
 from memrepro.io import load_npz
-from memrepro.papers.llj.common import (
-    SUBSET_COLOURS,
-    one_noise_rate,
-    refuse,
-    runs_of,
-    where_panel,
-)
+from memrepro.papers.llj.common import SUBSET_COLOURS, one_noise_rate, runs_of
 from memrepro.paths import recorded_probe_files
+from memrepro.specs import refuse, where_figure, where_panel
 
 # panel `quantity` -> the per-step arrays it draws, with their legend names
 QUANTITIES = {
@@ -85,7 +80,7 @@ def grad_table(entries, spec: dict) -> pd.DataFrame:
                                      "seed": int(cell["seed"]), "epoch": epoch,
                                      "statistic": name, "value": value, "steps": steps})
     if not rows:
-        raise ValueError(f"figure {spec.get('title')!r}: the grad_stats files hold no steps")
+        raise ValueError(f"{where_figure(spec)}: the grad_stats files hold no steps")
     return pd.DataFrame(rows)[GRAD_COLUMNS]
 
 
