@@ -222,7 +222,8 @@ def _solid_png(path, colour, height, width):
     import numpy as np
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    matplotlib.image.imsave(path, np.broadcast_to(np.array(colour, dtype=float), (height, width, 3)).copy())
+    pixels = np.broadcast_to(np.array(colour, dtype=float), (height, width, 3))
+    matplotlib.image.imsave(path, pixels.copy())
 
 
 def test_the_readme_picture_shows_one_panel_per_paper_in_order(tmp_path):
