@@ -1,4 +1,4 @@
-"""The build at a glance (issue 14): `python workflow/scripts/status.py` counts the jobs done,
+"""The build at a glance (issue 14): `memrepro status` counts the jobs done,
 running and left from a results/ and logs/ tree, and shows each running training job's epoch
 and ETA from its log."""
 
@@ -14,6 +14,8 @@ from conftest import ROOT, hang_limit, load_params
 from memrepro.config import resolve
 from memrepro.pipeline import build_status
 from memrepro.pipeline.logs import SEPARATOR
+
+MEMREPRO = Path(sys.executable).parent / "memrepro"  # the console script of this environment
 
 
 @pytest.fixture(scope="module")
@@ -98,18 +100,18 @@ def test_a_resumed_job_shows_its_cell_and_epoch_before_its_next_epoch(tmp_path, 
     assert "eta_s" not in info
 
 
-def test_the_script_in_a_build_directory(workdir, jobs):
+def test_the_command_in_a_build_directory(workdir, jobs):
     now = float(int(time.time()))  # whole seconds, as the log's time stamps
     train = _tree(workdir, jobs, now)
-    res = subprocess.run([sys.executable, str(ROOT / "workflow" / "scripts" / "status.py")],
-                         cwd=workdir, capture_output=True, text=True, timeout=hang_limit(40))
+    res = subprocess.run([str(MEMREPRO), "status"], cwd=workdir, capture_output=True,
+                         text=True, timeout=hang_limit(40))
     assert res.returncode == 0, res.stderr
     assert "1 running" in res.stdout and "Snakemake is running here" in res.stdout
     row = next(ln for ln in res.stdout.splitlines() if ln.startswith(train[1].name))
     assert " running " in row and " 3/10 " in row
-    quick = subprocess.run([sys.executable, str(ROOT / "workflow" / "scripts" / "status.py"),
-                            "-d", str(workdir), "--config", "scale=quick"],
-                           capture_output=True, text=True, timeout=hang_limit(40))
+    quick = subprocess.run([str(MEMREPRO), "status", "-d", str(workdir), "--config",
+                            "scale=quick"], capture_output=True, text=True,
+                           timeout=hang_limit(40))
     assert quick.returncode == 0 and "(scale quick)" in quick.stdout, quick.stderr
 
 

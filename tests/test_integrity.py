@@ -1,8 +1,8 @@
 """No failure after the work is done (issue 19): run.json records the sha256 and size of each
 file its training job wrote, a figure's provenance the sha256 of its table, its caption the
-sha256 of its PNG and PDF; ``python -m memrepro.pipeline.integrity`` verifies all of it without
-training; a plain rerun repairs a damaged or deleted run (the Snakefile's startup sweep), and
-``status.py`` says beforehand what that rerun will run."""
+sha256 of its PNG and PDF; ``memrepro verify`` checks all of it without training; a plain rerun
+repairs a damaged or deleted run (the Snakefile's startup sweep), and ``memrepro status`` says
+beforehand what that rerun will run."""
 
 import json
 import re
@@ -29,6 +29,7 @@ RUN = Path("results/runs") / EXP / CELL
 STEM = "results/figures/llj/fig3_standin"
 PROBE = RUN / "probes" / "correctness_epoch-4.npz"
 BUILD_S = 60  # the small build below on 2 cores
+MEMREPRO = Path(sys.executable).parent / "memrepro"  # the console script of this environment
 
 
 # --- the records ----------------------------------------------------------------------------
@@ -126,13 +127,13 @@ def build(built, tmp_path):
 
 
 def _verify(wd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "memrepro.pipeline.integrity"], cwd=wd,
-                          capture_output=True, text=True, timeout=hang_limit(20))
+    return subprocess.run([str(MEMREPRO), "verify"], cwd=wd, capture_output=True, text=True,
+                          timeout=hang_limit(20))
 
 
 def _status(wd: Path) -> str:
-    res = subprocess.run([sys.executable, str(ROOT / "workflow" / "scripts" / "status.py")],
-                         cwd=wd, capture_output=True, text=True, timeout=hang_limit(20))
+    res = subprocess.run([str(MEMREPRO), "status"], cwd=wd, capture_output=True, text=True,
+                         timeout=hang_limit(20))
     assert res.returncode == 0, res.stderr
     return res.stdout
 

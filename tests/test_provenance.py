@@ -9,7 +9,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from PIL import Image
 
-from memrepro import io, provenance
+from memrepro import cli, io, provenance
 from memrepro.figures import write_figure, write_table_figure
 
 SPECS = [{"experiment": "e", "slug": "b", "seed": 1}, {"experiment": "e", "slug": "a", "seed": 0}]
@@ -104,8 +104,8 @@ def test_check_finds_every_figure_and_names_a_file_without_the_record(tmp_path, 
     lines, problems = provenance.check(figures)
     assert problems == [] and len(lines) == 2
     assert f"commit {rec['commit'][:12]}" in lines[0] and rec["settings_sha256"][:12] in lines[0]
-    assert provenance.main(["--check", str(figures)]) == 0
-    assert "2 figures carry their provenance, 0 do not" in capsys.readouterr().out
+    assert cli.main(["verify", str(tmp_path)]) == 0  # tmp_path: the results folder
+    assert "0 runs and 2 figures under" in capsys.readouterr().out
     # a PNG redrawn without the record, and one whose record differs from its PDF's
     write_figure(_figure(), figures / "ar/f2.pdf", figures / "ar/f2.png", "Cap.", rec)
     write_figure(_figure(), tmp_path / "x.pdf", figures / "ar/f2.png", "Cap.", None)
@@ -116,5 +116,9 @@ def test_check_finds_every_figure_and_names_a_file_without_the_record(tmp_path, 
     assert len(problems) == 2
     assert "ar/f2: no provenance record in f2.caption.txt, f2.png" in problems[0]
     assert "ar/f3: its files carry different records" in problems[1]
-    assert provenance.main(["--check", str(figures)]) == 1
-    assert provenance.main(["--check", str(tmp_path / "none")]) == 1  # nothing built
+    assert cli.main(["verify", str(tmp_path)]) == 1
+    assert "PROBLEM ar/f2: no provenance record" in capsys.readouterr().err.replace(
+        str(figures) + "/", "")
+    (tmp_path / "none").mkdir()
+    assert cli.main(["verify", str(tmp_path / "none")]) == 1  # nothing built
+    assert "(nothing built there)" in capsys.readouterr().out

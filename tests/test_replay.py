@@ -1,8 +1,6 @@
-"""workflow/scripts/replay.py: a replay of an unchanged cell matches bitwise; a perturbed
-recorded history value or weight is a mismatch that names the cell and the column / tensor."""
-
-import importlib.util
-from pathlib import Path
+"""`memrepro replay` (memrepro.pipeline.replay): a replay of an unchanged cell matches bitwise;
+a perturbed recorded history value or weight is a mismatch that names the cell and the column
+/ tensor. tests/test_cli.py runs the command itself."""
 
 import numpy as np
 import pandas as pd
@@ -13,20 +11,10 @@ from memrepro import catalog, io
 from memrepro.device_data import to_device_many
 from memrepro.engine import train_cell
 from memrepro.noise import apply_noise
+from memrepro.pipeline import replay
 from memrepro.run_files import save_torch
 
-SCRIPT = Path(__file__).resolve().parents[1] / "workflow" / "scripts" / "replay.py"
 CPU = torch.device("cpu")
-
-
-def _replay_module():
-    spec = importlib.util.spec_from_file_location("replay_script", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-replay = _replay_module()
 
 
 @pytest.fixture(autouse=True)

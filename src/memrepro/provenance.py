@@ -18,9 +18,9 @@ figures that carry it stay byte-deterministic. Show a built figure's record::
 
     python -c "from PIL import Image; \
       print(Image.open('results/figures/ps/fig1_standin.png').text['Provenance'])"
-    python -m memrepro.provenance results/figures/ps/fig1_standin.pdf
-    python -m memrepro.provenance --check      # every figure: one record in all its files,
-                                               # its table and images as recorded
+    memrepro verify --record results/figures/ps/fig1_standin.pdf
+    memrepro verify          # every figure: one record in all its files, its table and
+                             # images as recorded; every run's files as its run.json records
 
 A figure's record also holds ``table_sha256``, the digest of the table it is drawn from
 (results/metrics/<paper>/<figure>.csv, or a table figure's CSV), and its caption ends with the
@@ -36,7 +36,6 @@ import json
 import os
 import re
 import subprocess
-import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -271,25 +270,3 @@ def check(folder: str | os.PathLike) -> tuple[list[str], list[str]]:
         lines.append(f"{stem}: commit {commit}, settings {rec['settings_sha256'][:12]}, "
                      f"{rec.get('runs')} runs, in {' '.join(sorted(records))}")
     return lines, problems
-
-
-def main(argv: list[str]) -> int:
-    """``python -m memrepro.provenance FILE...``: each file's record.
-    ``python -m memrepro.provenance --check [results/figures]``: every figure's files carry
-    the same record, with commit and settings digest; exit 1 otherwise."""
-    if argv[:1] == ["--check"]:
-        folder = argv[1] if len(argv) > 1 else "results/figures"
-        lines, problems = check(folder)
-        print("\n".join(lines))
-        for p in problems:
-            print(f"PROBLEM {p}", file=sys.stderr)
-        print(f"{len(lines)} figures carry their provenance, {len(problems)} do not"
-              + ("" if lines or problems else f" (no figures under {folder})"))
-        return 1 if problems or not lines else 0
-    for arg in argv:
-        print(f"{arg}: {show(arg)}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

@@ -1,6 +1,6 @@
-"""The build at a glance, while it runs (``python workflow/scripts/status.py``): how many jobs
-of the ``figures`` target are done, running or left, and for each running (or stopped)
-training job its latest epoch and ETA.
+"""The build at a glance, while it runs (``memrepro status``): how many jobs of the
+``figures`` target are done, running or left, and for each running (or stopped) training job
+its latest epoch and ETA.
 
 Read only, from files, so it works beside a running Snakemake: the plan
 (``config.resolve`` of params.yaml), the outputs on disk and the job logs. A job is **done**
@@ -24,8 +24,6 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-
-import yaml
 
 from memrepro.paths import (
     CLAIMS_JSON,
@@ -258,35 +256,21 @@ def _ago(s: float) -> str:
     return f"{s}s ago" if s < 120 else f"{s // 60}m ago" if s < 7200 else f"{s // 3600}h ago"
 
 
-def load_config(configfile: str | Path, overrides: list[str]) -> dict:
-    """params.yaml with ``--config KEY=VALUE`` overrides merged in, as Snakemake does."""
-    from memrepro.config import deep_merge
-
-    config = yaml.safe_load(Path(configfile).read_text())
-    for item in overrides:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise SystemExit(f"--config {item!r}: expected KEY=VALUE")
-        config = deep_merge(config, {key: yaml.safe_load(value)})
-    return config
-
-
-def main(argv: list[str] | None = None) -> str:
-    """The status text for ``status.py``'s command line."""
-    from memrepro.config import resolve
-
-    ap = argparse.ArgumentParser(description="The build at a glance: jobs done, running and "
-                                 "left; each running training job's epoch and ETA.")
-    ap.add_argument("-d", "--directory", default=".", help="the build's directory (default .)")
-    ap.add_argument("--configfile", help="default: <directory>/params.yaml")
+def add_arguments(ap: argparse.ArgumentParser) -> None:
+    """The options of ``memrepro status`` (the build's folder is the command's ``--root``)."""
+    ap.add_argument("--configfile", help="the --configfile given to Snakemake (merged over "
+                    "params.yaml and the papers' files)")
     ap.add_argument("--config", nargs="*", default=[], metavar="KEY=VALUE",
                     help="the overrides given to Snakemake (e.g. scale=quick)")
     ap.add_argument("--stale", type=float, default=STALE_S, help="a job whose log was not "
                     f"written for this many seconds is not running (default {STALE_S})")
-    args = ap.parse_args(argv)
-    root = Path(args.directory)
-    config = load_config(args.configfile or root / "params.yaml", args.config)
-    schema = root / "workflow" / "schemas" / "params.schema.yaml"
-    plan = resolve(config, check_files=False, schema_path=schema if schema.exists() else None)
+
+
+def status_text(args: argparse.Namespace) -> str:
+    """The status text for ``memrepro status``."""
+    from memrepro.pipeline.project import load_plan
+
+    root = Path(args.root)
+    plan = load_plan(root, args.configfile, args.config)
     jobs = assess(plan_jobs(plan), root, stale=args.stale)
     return render(jobs, plan.scale, root)

@@ -4,18 +4,24 @@ DVC's page loads vega, vega-lite and vega-embed from cdn.jsdelivr.net, so offlin
 blank. Snakemake bundles the same libraries (vega 5.21.0, vega-lite 5.2.0, vega-embed 6.20.8;
 DVC asks for 5.20.2, 5.2.0, 6.18.2) for its reports, checksummed. ``write_template`` writes a
 DVC HTML template with them inlined and without DVC's ``{scripts}`` placeholder (which is where
-DVC puts its CDN tags), for ``dvc plots show --html-template``; workflow/scripts/plots_offline.py
-does both steps.
+DVC puts its CDN tags), for ``dvc plots show --html-template``; ``memrepro plots``
+(:func:`show_offline`) writes it to .dvc/tmp/plots_offline.html (git-ignored) and runs
+``dvc plots show --html-template`` with it: dvc_plots/index.html then opens in any browser
+without the network. To make plain ``dvc plots show`` use it too:
+``dvc config --local plots.html_template tmp/plots_offline.html`` (relative to .dvc/).
 """
 
 from __future__ import annotations
 
 import hashlib
 import html
+import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 
 from memrepro import io
 
+OFFLINE_TEMPLATE = Path(".dvc/tmp/plots_offline.html")  # relative to the repository
 LIBRARIES = ("vega/vega.js", "vega-lite/vega-lite.js", "vega-embed/vega-embed.js")
 TEMPLATE = """<!DOCTYPE html>
 <html>
@@ -62,3 +68,18 @@ def template() -> str:
 def write_template(path: str | Path) -> Path:
     io.write_text(path, template())
     return Path(path)
+
+
+def show_offline(root: str | Path, dvc_args: Sequence[str] = ()) -> int:
+    """``memrepro plots [dvc plots show options]``: write the offline template under the
+    repository ``root`` (which must hold .dvc/) and run ``dvc plots show`` with it there;
+    dvc's exit status. The template path stays relative, as the old script passed it."""
+    from memrepro.pipeline.restore import tool
+
+    root = Path(root)
+    if not (root / ".dvc").is_dir():
+        raise FileNotFoundError(f"no .dvc/ in {root}: `memrepro plots` runs in a DVC repository"
+                                " (the project folder after `dvc init`), or give --root")
+    write_template(root / OFFLINE_TEMPLATE)
+    return subprocess.call([tool("dvc"), "plots", "show", "--html-template",
+                            str(OFFLINE_TEMPLATE), *dvc_args], cwd=root)

@@ -6,7 +6,7 @@ repair a plain rerun makes.
   ``probes/*.npz``; ``file_record``, taken after they are written). A figure's provenance
   record holds ``table_sha256``, the digest of the table it was drawn from, and its caption
   the sha256 of its PNG and PDF (``memrepro.provenance``).
-* **The check** (``python -m memrepro.pipeline.integrity [results]``): every run's files against its
+* **The check** (``memrepro verify [results]``, :func:`report`): every run's files against its
   ``run.json``, every figure's table and image files against their digests, and the figure
   files' provenance agreement (``provenance.check``). One line per problem, naming the file;
   exit 1 on any. Nothing is trained.
@@ -16,7 +16,7 @@ repair a plain rerun makes.
   existence; no hashing) finds the training jobs with a damaged file, or with a missing one
   that a finished job downstream was built from, removes the damaged files and the outputs
   of every job downstream of them, and Snakemake's own rules then retrain the group and
-  redraw what reads it. ``status.py`` counts the same jobs as left (``to_repair``).
+  redraw what reads it. ``memrepro status`` counts the same jobs as left (``to_repair``).
 """
 
 from __future__ import annotations
@@ -92,15 +92,28 @@ def verify_run(run_json: str | Path) -> list[str]:
     return problems
 
 
-def verify(results: str | Path = RESULTS) -> tuple[int, int, list[str]]:
-    """(runs checked, figures checked, problems) of every run and figure under ``results``."""
+@dataclass
+class Verified:
+    """What ``verify`` checked: runs and figures counted, one line per figure that carries its
+    provenance (commit, settings digest, runs), and one line per problem, naming the file."""
+
+    runs: int
+    figures: int
+    figure_lines: list[str]
+    problems: list[str]
+
+
+def verify(results: str | Path = RESULTS) -> Verified:
+    """Every run and figure under ``results``: the runs' files against their run.json, the
+    figures' provenance and digests (``provenance.check``)."""
     from memrepro import provenance
 
     runs = sorted((Path(results) / "runs").glob("**/" + RUN_JSON))
     problems = [p for r in runs for p in verify_run(r)]
     folder = Path(results) / "figures"
-    _, figure_problems = provenance.check(folder)
-    return len(runs), len(provenance.figure_files(folder)), problems + figure_problems
+    lines, figure_problems = provenance.check(folder)
+    return Verified(len(runs), len(provenance.figure_files(folder)), lines,
+                    problems + figure_problems)
 
 
 # --- the cheap sweep: damaged or lost training outputs --------------------------------------
@@ -241,16 +254,15 @@ def repair(jobs: list, root: str | Path = ".", argv: list[str] | None = None) ->
 
 # --- the command ----------------------------------------------------------------------------
 
-def main(argv: list[str]) -> int:
-    """``python -m memrepro.pipeline.integrity [results]``: see the module's docstring."""
-    results = argv[0] if argv else RESULTS
-    runs, figures, problems = verify(results)
-    for p in problems:
+def report(results: str | Path = RESULTS) -> int:
+    """``memrepro verify [results]``: one line per good figure and a count on stdout, one
+    ``PROBLEM`` line per problem on stderr; 1 on any problem or when nothing is built."""
+    found = verify(results)
+    for line in found.figure_lines:
+        print(line)
+    for p in found.problems:
         print(f"PROBLEM {p}", file=sys.stderr)
-    print(f"{runs} runs and {figures} figures under {results} checked: {len(problems)} problems"
-          + ("" if runs or figures else " (nothing built there)"))
-    return 1 if problems or not (runs or figures) else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    print(f"{found.runs} runs and {found.figures} figures under {results} checked: "
+          f"{len(found.problems)} problems"
+          + ("" if found.runs or found.figures else " (nothing built there)"))
+    return 1 if found.problems or not (found.runs or found.figures) else 0

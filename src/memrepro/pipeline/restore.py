@@ -18,8 +18,8 @@ parameter would plan nothing.
    job's outputs a time after its inputs', and writes Snakemake's record for every job as if
    it had just run it with the current params and code, so later changes are seen again.
 
-Run it as `python workflow/scripts/after_pull.py [TARGET ...] [-- SNAKEMAKE ARGS]`
-(default target: figures), or `python -m memrepro.pipeline.restore`.
+Run it as `memrepro after-pull [TARGET ...] [--skip-dvc-check] [-- SNAKEMAKE ARGS]`
+(default target: figures).
 """
 
 from __future__ import annotations
@@ -121,34 +121,21 @@ def restore(
     return res
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    extra: list[str] = []
-    if "--" in argv:
-        cut = argv.index("--")
-        argv, extra = argv[:cut], argv[cut + 1:]
-    ap = argparse.ArgumentParser(
-        prog="after_pull.py",
-        description="After `dvc pull`: check with `dvc status` that the pulled results match "
-        "dvc.lock, then mark every job behind the targets as built for Snakemake (file times "
-        "in DAG order and Snakemake's provenance records). Arguments after `--` go to "
-        "snakemake (e.g. `-- --config scale=quick`).",
-    )
+def add_arguments(ap: argparse.ArgumentParser) -> None:
+    """The options of ``memrepro after-pull`` (the repository is the command's ``--root``)."""
     ap.add_argument("targets", nargs="*", default=list(DEFAULT_TARGETS),
                     help="Snakemake targets (default: figures)")
     ap.add_argument("--skip-dvc-check", action="store_true",
                     help="results did not come from DVC (e.g. rsync): trust them unchecked")
-    ap.add_argument("--root", default=".", help="repository root (default: .)")
-    args = ap.parse_args(argv)
+
+
+def run(args: argparse.Namespace, snakemake_args: Sequence[str] = ()) -> int:
+    """``memrepro after-pull``: restore, saying the outcome on stderr; 0, or 1 when refused."""
     try:
-        restore(args.root, args.targets, extra, check_dvc=not args.skip_dvc_check)
+        restore(args.root, args.targets, snakemake_args, check_dvc=not args.skip_dvc_check)
     except RestoreError as err:
         sys.stderr.write(f"memrepro: {err}\n")
         return 1
     sys.stderr.write("memrepro: results marked as built; `snakemake -n` now plans only what "
                      "your own changes need.\n")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,6 +1,6 @@
 """Replay: retrain finished cells from scratch and compare them with what the build recorded.
 
-    python workflow/scripts/replay.py --sample K [--seed S] [--cells slug,...]
+    memrepro replay --sample K [--seed S] [--cells slug,...]
         [--json results/replay.json] [--tolerance RTOL] [--device auto|cpu|cuda]
 
 Picks K finished cells of the plan (memrepro.config.resolve of params.yaml; a cell is
@@ -19,7 +19,7 @@ ones:
 
 Every history column and weight tensor that differs is reported with its largest absolute
 difference. Writes the JSON report atomically and exits 1 on any mismatch.
-Not a Snakemake `script:`; run it from the repository root.
+``memrepro.cli`` runs it (:func:`add_arguments`, :func:`run`) in the project folder.
 """
 
 from __future__ import annotations
@@ -192,32 +192,29 @@ def summary(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def add_arguments(ap: argparse.ArgumentParser) -> None:
+    """The options of ``memrepro replay`` (the project folder is the command's ``--root``)."""
     ap.add_argument("--sample", type=int, default=1, help="how many finished cells (default 1)")
     ap.add_argument("--seed", type=int, default=0, help="the draw's seed (default 0)")
     ap.add_argument("--cells", help="comma-separated slugs or experiment/slug (no draw)")
     ap.add_argument("--json", default="results/replay.json", help="the report (JSON)")
     ap.add_argument("--tolerance", type=float, help="relative tolerance for every cell")
     ap.add_argument("--device", default="auto", help="auto | cpu | cuda (default auto)")
-    ap.add_argument("-d", "--directory", default=".", help="the repository root")
-    ap.add_argument("--configfile", help="default: <directory>/params.yaml")
-    ap.add_argument("--config", nargs="*", default=[], help="KEY=VALUE overrides")
-    return ap.parse_args(argv)
+    ap.add_argument("--configfile", help="the --configfile given to Snakemake (merged over "
+                    "params.yaml and the papers' files)")
+    ap.add_argument("--config", nargs="*", default=[], metavar="KEY=VALUE",
+                    help="the overrides given to Snakemake (e.g. scale=quick)")
 
 
-def main(argv: list[str] | None = None) -> int:
+def run(args: argparse.Namespace) -> int:
+    """Replay the cells ``args`` pick; write the JSON report; 0 when all match, else 1."""
     from memrepro import io
-    from memrepro.config import resolve
     from memrepro.device_data import pick_device
     from memrepro.paths import run_dir
-    from memrepro.pipeline.build_status import load_config
+    from memrepro.pipeline.project import load_plan
 
-    args = parse_args(argv)
-    root = Path(args.directory)
-    config = load_config(args.configfile or root / "params.yaml", args.config)
-    schema = root / "workflow" / "schemas" / "params.schema.yaml"
-    plan = resolve(config, check_files=False, schema_path=schema if schema.exists() else None)
+    root = Path(args.root)
+    plan = load_plan(root, args.configfile, args.config)
     cells = pick(finished_cells(plan, root), args.sample, args.seed,
                  args.cells.split(",") if args.cells else None)
     if not cells:
@@ -234,7 +231,3 @@ def main(argv: list[str] | None = None) -> int:
         "ok": all(r["ok"] for r in results)})
     print(summary(results))
     return 0 if all(r["ok"] for r in results) else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())
