@@ -127,7 +127,7 @@ def _check_metrics_and_plots(repo, env, experiments):
 
 def test_dvc_plots_render_offline(tmp_path):
     """DVC's plots page loads vega from a CDN and renders blank offline; the page that
-    workflow/scripts/plots_offline.py makes has the libraries inlined (from Snakemake's
+    `memrepro plots` makes has the libraries inlined (from Snakemake's
     checksummed copies). Rendered in headless Chromium with every request sent to a proxy that
     does not exist, when a Chromium is installed (else that part is skipped)."""
     env = _env(tmp_path)
@@ -142,7 +142,7 @@ def test_dvc_plots_render_offline(tmp_path):
     _run(["dvc", "init", "-q"], repo, env)
     _run(["dvc", "plots", "show"], repo, env)
     assert "cdn.jsdelivr.net" in (repo / "dvc_plots/index.html").read_text()  # the problem
-    _run([sys.executable, ROOT / "workflow/scripts/plots_offline.py"], repo, env)
+    _run([BIN / "memrepro", "plots"], repo, env)
     page = (repo / "dvc_plots/index.html").read_text()
     assert not re.search(r"<script[^>]+src=", page) and "vega-embed" in page
     assert page.count("vegaEmbed('#") == 2  # one chart per cell
@@ -223,7 +223,7 @@ def test_push_clone_pull_then_snakemake_plans_nothing(tmp_path):
     params = yaml.safe_load((clone / "params.yaml").read_text())
     params["compile"] = not params["compile"]
     (clone / "params.yaml").write_text(yaml.safe_dump(params))
-    after_pull = [sys.executable, "workflow/scripts/after_pull.py"]
+    after_pull = [BIN / "memrepro", "after-pull"]
     refused = _run(after_pull, clone, env, ok=False)
     assert refused.returncode == 1 and "do not match dvc.lock" in refused.stderr, refused.stderr
     assert not any((clone / ".snakemake" / "metadata").glob("*"))
