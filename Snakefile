@@ -1,11 +1,13 @@
 # memrepro: one DAG for every figure. Entry points: `snakemake --cores all figures`
-# (default scale smoke) and `dvc repro`. Configuration: params.yaml only.
+# (default scale smoke), `figures_<paper>` (one paper's figures) and `dvc repro`.
+# Configuration: params.yaml (global) and the papers' files it lists, config/<paper>.yaml.
 import sys
 from pathlib import Path
 
 from snakemake.utils import min_version
 
-from memrepro.config import ConfigError, load_sources, overlay_changes, resolve
+from memrepro.config import ConfigError, load_sources, merge_sources, overlay_changes, resolve
+from memrepro.config.layout import unlisted_paper_files
 from memrepro.pipeline.build_status import plan_jobs
 from memrepro.pipeline.integrity import repair as repair_damaged_runs
 from memrepro.pipeline import terminal
@@ -21,8 +23,10 @@ min_version("9.0")
 terminal.install()
 
 
-# The files the config is merged from, read here too: a YAML syntax error in params.yaml names
-# its line, and an error names the file that set its key (params.yaml, --configfile, --config).
+# The files the config is merged from, read here: params.yaml, the papers' files it lists
+# (config/<paper>.yaml), each --configfile and the --config values (a dotted key such as
+# experiments.x.train.epochs=5 nested). A YAML syntax error names its file and line, and an
+# error names the file that set its key (memrepro.config.layout).
 try:
     SOURCES = load_sources(
         "params.yaml", workflow.overwrite_configfiles, workflow.config_settings.config
@@ -32,6 +36,15 @@ except ConfigError as err:
 
 
 configfile: "params.yaml"
+
+
+# Snakemake's `config`: the same files merged in the same order (it read params.yaml only)
+config.clear()
+config.update(merge_sources(SOURCES))
+if workflow.is_main_process:
+    for _unread in unlisted_paper_files(workflow.basedir, config):
+        sys.stderr.write(f"memrepro: {_unread} is not read: params.yaml `papers` does not "
+                         "list it\n")
 
 
 # The image for `--sdm apptainer` (docs/container.md); unused without that flag.
@@ -114,6 +127,18 @@ rule all:
     default_target: True
     input:
         rules.figures.input,
+
+
+# One paper's figures (figures_ps, figures_ar, figures_llj, figures_md, and one per paper a
+# user adds): its drawn figures and tables, and the runs they read; no claims or summary
+# (those read every paper's results).
+for _paper in sorted({fid.split("/")[0] for fid in PLAN.figures}):
+
+    rule:
+        name:
+            f"figures_{_paper}"
+        input:
+            paper_figure_outputs(_paper),
 
 
 # The last line of a build: the claims scorecard's count, naming every claim expected at this

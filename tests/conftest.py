@@ -14,10 +14,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture
 def workdir(tmp_path):
-    """A copy of Snakefile, params.yaml, workflow/, envs/ and profiles/ in a temporary directory."""
+    """A copy of Snakefile, params.yaml, config/, workflow/, envs/ and profiles/ in a temporary
+    directory."""
     for name in ("Snakefile", "params.yaml"):
         shutil.copy(ROOT / name, tmp_path / name)
-    for name in ("workflow", "envs", "profiles"):
+    for name in ("config", "workflow", "envs", "profiles"):
         shutil.copytree(ROOT / name, tmp_path / name)
     return tmp_path
 
@@ -56,7 +57,19 @@ def snakemake(cwd, *args, timeout=None):
 
 
 def load_params():
-    return yaml.safe_load((ROOT / "params.yaml").read_text())
+    """The project's configuration as ``resolve`` reads it: params.yaml and the papers' files
+    (config/<paper>.yaml) merged, every ``at:`` moved to ``scales.<scale>.experiments``
+    (``.figures``)."""
+    from memrepro.config import load_config
+
+    return load_config(ROOT)
+
+
+def write_params(path, cfg):
+    """Write a whole configuration (``load_params()``, changed) to ``path`` as one params.yaml
+    that lists no paper's file, so that it alone is read."""
+    cfg = {k: v for k, v in cfg.items() if k != "papers"}
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
 
 
 def _panel_series(figure):
@@ -65,11 +78,12 @@ def _panel_series(figure):
 
 
 def small_params(path, keep=("ar/fig7", "ps/symmetry")):
-    """Rewrite params.yaml at ``path`` to build only the figures ``keep``: the other figures go,
-    and so do the experiments that no remaining figure uses (from every scale's overlay too,
-    which may only name existing experiments and figures). Done on the loaded mappings, so the
-    anchors and any other top-level keys of params.yaml do not matter."""
-    params = yaml.safe_load(path.read_text())
+    """Write the project's configuration to ``path`` (a params.yaml, read alone: ``papers``
+    dropped) reduced to build only the figures ``keep``: the other figures go, and so do the
+    experiments that no remaining figure uses (from every scale's overlay too, which may only
+    name existing experiments and figures). Done on the loaded, merged mappings, so the
+    anchors and the files they came from do not matter."""
+    params = load_params()
     params["figures"] = {fid: params["figures"][fid] for fid in keep}
     used = {s["experiment"] for f in params["figures"].values() for s in _panel_series(f)}
     params["experiments"] = {k: v for k, v in params["experiments"].items() if k in used}
@@ -79,5 +93,5 @@ def small_params(path, keep=("ar/fig7", "ps/symmetry")):
         for key, names in (("experiments", used), ("figures", keep)):
             if (overlay or {}).get(key):
                 overlay[key] = {k: v for k, v in overlay[key].items() if k in names}
-    path.write_text(yaml.safe_dump(params, sort_keys=False))
+    write_params(path, params)
     return params

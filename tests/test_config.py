@@ -5,8 +5,7 @@ import re
 
 import numpy as np
 import pytest
-import yaml
-from conftest import load_params, snakemake
+from conftest import load_params, snakemake, write_params
 
 from memrepro.config import ConfigError, cell_slug, deep_merge, resolve
 
@@ -137,7 +136,7 @@ def test_figure_panel_must_name_a_trained_loss():
 ])
 def test_snakemake_exits_before_any_job(workdir, change, needles):
     cfg = deep_merge(load_params(), change)
-    (workdir / "params.yaml").write_text(yaml.safe_dump(cfg))
+    write_params(workdir / "params.yaml", cfg)
     args = ["--cores", "1", "figures"]
     if change.get("datasets"):
         args += ["--config", "scale=paper"]
@@ -396,7 +395,7 @@ def test_every_on_a_file_probe_is_refused_with_stop_when_fit():
 
 
 def test_snakemake_plans_the_partition_between_the_two_training_jobs(workdir):
-    (workdir / "params.yaml").write_text(yaml.safe_dump(_tiny()))
+    write_params(workdir / "params.yaml", _tiny())
     res = snakemake(workdir, "--dag", "dot", "runs", "partitions")
     assert res.returncode == 0, res.stderr[-3000:]
     nodes = dict(re.findall(r'^\s*(\d+)\[label = "([^"\\]+)', res.stdout, re.M))

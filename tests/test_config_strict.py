@@ -45,7 +45,7 @@ TYPOS = {
     "ar figure ncol": (_set(["figures", "ar/fig5", "ncol"], 2), "figures.ar/fig5", "'ncol'",
                        "'ncols'"),
     "scale overlay model widht": (_set([*SMOKE, "ps_resnet18_mnist", "model", "widht"], 8),
-                                  "scales.smoke.experiments.ps_resnet18_mnist.model", "'widht'",
+                                  "experiments.ps_resnet18_mnist.at.smoke.model", "'widht'",
                                   "'width'"),
     "train epoch": (_set(["experiments", "ps_resnet18_mnist", "train", "epoch"], 3),
                     "experiments.ps_resnet18_mnist.train", "'epoch'", "'epochs'"),
@@ -75,6 +75,8 @@ TYPOS = {
                                         {}),
                                    "scales.quick.experiments", "'ps_resnet18_mnst'",
                                    "'ps_resnet18_mnist'"),
+    "at an unknown scale": (_set(["experiments", "ps_resnet18_mnist", "at"], {"quik": {}}),
+                            "experiments.ps_resnet18_mnist.at", "'quik'", "'quick'"),
     "loss argument": (_set(["experiments", "ps_resnet18_mnist", "loss_params"],
                            {"rll": {"alpah": 0.2}}),
                       "experiments.ps_resnet18_mnist.loss_params.rll", "'alpah'", "'alpha'"),
@@ -87,7 +89,7 @@ TYPOS = {
                              "'model.dropout'"),
     "figure overlay in a scale": (_set(["scales", "smoke", "figures"],
                                        {"ar/fig3": {"setings": {"steps": 3}}}),
-                                  "scales.smoke.figures.ar/fig3", "'setings'", "'settings'"),
+                                  "figures.ar/fig3.at.smoke", "'setings'", "'settings'"),
     "a scale that is not chosen": (_set(["scales", "paper", "all", "train", "epcohs"], 5),
                                    "scales.paper.all.train", "'epcohs'", "'epochs'"),
     "substitute target": (_set(["scales", "smoke", "substitute", "mnist"], "digit"),
@@ -249,17 +251,24 @@ def test_the_core_imports_no_paper():
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
 
 
-@pytest.mark.parametrize("old, new, needles", [
-    ("device: auto ", "devcie: auto ", ["<top level>: 'devcie' is not allowed",
-                                        "did you mean 'device'?"]),
-    ("loss: cce, metrics: [j1, j2], title: \"(a) Inception-Lite, CCE\"",
+@pytest.mark.parametrize("file, old, new, needles", [
+    ("params.yaml", "device: auto ", "devcie: auto ", ["<top level>: 'devcie' is not allowed",
+                                                      "did you mean 'device'?"]),
+    ("config/ps.yaml", "loss: cce, metrics: [j1, j2], title: \"(a) Inception-Lite, CCE\"",
      "loss: cce, metircs: [j1, j2], title: \"(a) Inception-Lite, CCE\"",
      ["figures.ps/fig4.panels[0]: 'metircs' is not allowed", "did you mean 'metrics'?"]),
-    ("    kind: filters\n", "    kind: filters\n    ncol: 2\n",
+    ("config/ar.yaml", "    kind: filters\n", "    kind: filters\n    ncol: 2\n",
      ["figures.ar/fig2: 'ncol' is not allowed", "did you mean 'ncols'?"]),
-], ids=["devcie", "metircs", "ncol"])
-def test_snakemake_dry_run_refuses_a_typo_and_writes_nothing(workdir, old, new, needles):
-    params = workdir / "params.yaml"
+    # a scale's overlay written next to its experiment (the smoke MLP's, shared by two)
+    ("config/llj.yaml", "train: {epochs: 30, batch_size: 32, optimizer: {lr: 0.1}}\n    probes",
+     "train: {epoch: 30, batch_size: 32, optimizer: {lr: 0.1}}\n    probes",
+     ["  experiments.llj_tod_mnist.at.smoke.train: 'epoch' is not allowed",
+      "  experiments.llj_tod_mnist_union.at.smoke.train: 'epoch' is not allowed",
+      "did you mean 'epochs'?"]),
+], ids=["devcie", "metircs", "ncol", "at.smoke epoch"])
+def test_snakemake_dry_run_refuses_a_typo_and_writes_nothing(workdir, file, old, new, needles):
+    """A typo in params.yaml or a paper's file is refused under that file's name."""
+    params = workdir / file
     text = params.read_text()
     assert text.count(old) == 1
     params.write_text(text.replace(old, new))
@@ -267,7 +276,8 @@ def test_snakemake_dry_run_refuses_a_typo_and_writes_nothing(workdir, old, new, 
                     if ".snakemake" not in p.parts)
     res = snakemake(workdir, "-n", "figures")
     assert res.returncode != 0
-    assert "params.yaml is invalid" in res.stderr and "Nothing was run" in res.stderr
+    assert f"memrepro: {file} is invalid:\n" in res.stderr, res.stderr
+    assert f"Nothing was run. Fix {file}." in res.stderr, res.stderr
     for needle in needles:
         assert needle in res.stderr, res.stderr
     after = sorted(p.relative_to(workdir) for p in workdir.rglob("*")

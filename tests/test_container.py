@@ -27,7 +27,7 @@ import yaml
 from conftest import ROOT, small_params
 
 from memrepro.captions import figure_stem
-from memrepro.config import resolve
+from memrepro.config import load_config, resolve
 
 DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
@@ -172,7 +172,8 @@ def test_dockerignore_is_an_allowlist_with_what_the_image_needs():
                 if ln.strip() and not ln.startswith("#")]
     assert patterns[0] == "*", "the context must start from nothing (.venv, wheels: gigabytes)"
     allowed = {p[1:].rstrip("/") for p in patterns if p.startswith("!")}
-    needed = {"Snakefile", "params.yaml", "pyproject.toml", "requirements.lock", "src", "workflow"}
+    needed = {"Snakefile", "params.yaml", "config", "pyproject.toml", "requirements.lock", "src",
+              "workflow"}
     assert needed <= allowed, needed - allowed
     for name in allowed:
         assert (ROOT / name).exists(), f".dockerignore lets in {name}, which does not exist"
@@ -300,7 +301,8 @@ def test_image_builds_offline_from_a_local_base_and_runs_the_pipeline(podman_env
                "localhost/memrepro:test"], timeout=1800, env=env)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     t_run = time.time()
-    plan = resolve(yaml.safe_load(params.read_text()))
+    plan = resolve(load_config(ROOT) if params == ROOT / "params.yaml"
+                   else yaml.safe_load(params.read_text()))
     for fid, spec in plan.figures.items():
         stem = Path(figure_stem(fid, spec, plan))
         exts = ["csv", "md"] if spec["kind"] == "symmetry" else ["pdf", "png", "caption.txt"]

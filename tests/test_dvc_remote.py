@@ -26,7 +26,7 @@ BIN = Path(sys.executable).parent
 # What `dvc repro` needs: the pipeline, its params, every dependency dvc.yaml lists
 # (Snakefile, workflow/, src/memrepro/) and the DVC configuration.
 PROJECT = ("Snakefile", "params.yaml", "dvc.yaml", ".dvcignore", ".gitignore",
-           ".dvc/config", ".dvc/.gitignore", "workflow", "envs", "src/memrepro")
+           ".dvc/config", ".dvc/.gitignore", "config", "workflow", "envs", "src/memrepro")
 # The figures the round trip builds: AR Fig. 7 (curves and probes of two small MLP experiments,
 # a few seconds each at smoke scale; two, so that step 6 has an experiment to leave alone) and
 # the loss-symmetry table, which trains nothing.

@@ -40,26 +40,26 @@ CONSTRAINTS = {
                        "an integer >= 1"),
     "negative width in an overlay": (
         [*SMOKE, "ps_resnet18_mnist", "model", "width"], -8,
-        "scales.smoke.experiments.ps_resnet18_mnist.model.width: -8 is not allowed; allowed: "
+        "experiments.ps_resnet18_mnist.at.smoke.model.width: -8 is not allowed; allowed: "
         "an integer >= 1"),
     "fractional width of a resnet": ([*SMOKE, "ps_resnet32_cifar10", "model", "width"], 8.5,
-                                     "scales.smoke.experiments.ps_resnet32_cifar10.model.width:"
+                                     "experiments.ps_resnet32_cifar10.at.smoke.model.width:"
                                      " 8.5 is not allowed; allowed: a value of type integer"),
     "inception width 0": ([*SMOKE, "ps_inception_cifar10", "model", "width"], 0,
-                          "ps_inception_cifar10.model.width: 0 is not allowed; allowed: a "
-                          "number > 0"),
+                          "ps_inception_cifar10.at.smoke.model.width: 0 is not allowed; "
+                          "allowed: a number > 0"),
     "an mlp layer of -1 units": (
         [*SMOKE, "ar_fit_size", "model", "hidden"], [64, -1],
-        "scales.smoke.experiments.ar_fit_size.model.hidden: [64, -1] is not allowed; allowed: "
+        "experiments.ar_fit_size.at.smoke.model.hidden: [64, -1] is not allowed; allowed: "
         "one width (repeated depth times) or a list of widths (integers >= 1)"),
     "dropout 1.5": ([*SMOKE, "ar_cifar_randx", "model", "dropout"], 1.5,
-                    "scales.smoke.experiments.ar_cifar_randx.model.dropout: 1.5 is not allowed;"
+                    "experiments.ar_cifar_randx.at.smoke.model.dropout: 1.5 is not allowed;"
                     " allowed: a number >= 0 and < 1"),
     "one dense layer": ([*SMOKE, "ar_cifar_randx", "model", "dense"], [128],
-                        "scales.smoke.experiments.ar_cifar_randx.model.dense: [128] is not "
+                        "experiments.ar_cifar_randx.at.smoke.model.dense: [128] is not "
                         "allowed; allowed: "),
     "padding": ([*SMOKE, "ar_cifar_randx", "model", "padding"], "full",
-                "scales.smoke.experiments.ar_cifar_randx.model.padding: 'full' is not allowed; "
+                "experiments.ar_cifar_randx.at.smoke.model.padding: 'full' is not allowed; "
                 "allowed: one of 'valid', 'same'"),
     "rll alpha 0": ([*EXP, "ps_resnet18_mnist", "loss_params", "rll", "alpha"], 0,
                     "experiments.ps_resnet18_mnist.loss_params.rll.alpha: 0 is not allowed; "
@@ -232,7 +232,9 @@ def test_a_key_written_twice_is_refused_with_both_lines(tmp_path):
         read_yaml(twice)
     assert str(err.value) == (f"{twice} is invalid:\n  line 6: key 'figures' is written twice "
                               "in one mapping (first at line 4); allowed: each key once")
-    assert read_yaml(ROOT / "params.yaml")["figures"]  # the project's own file passes
+    # the project's own files pass
+    assert read_yaml(ROOT / "params.yaml")["scales"]
+    assert all(read_yaml(f)["figures"] for f in (ROOT / "config").glob("*.yaml"))
 
 
 # --- what a scale's overlay changed ------------------------------------------------------------

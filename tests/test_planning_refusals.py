@@ -8,8 +8,7 @@ so changing one in place would change every experiment that merges it."""
 
 import numpy as np
 import pytest
-import yaml
-from conftest import load_params, snakemake
+from conftest import load_params, snakemake, write_params
 
 from memrepro.config import ConfigError, resolve
 from memrepro.config.dataset_sizes import KNOWN_COUNTS, train_size
@@ -246,7 +245,7 @@ def test_the_real_params_resolve_at_every_scale(scale):
 def test_snakemake_refuses_before_any_job_and_writes_nothing(workdir):
     cfg = _put(load_params(), (*SMOKE, "llj_tod_mnist", "probes", "tod"),
                {"epochs": [1, 5, 30, 40]})
-    (workdir / "params.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    write_params(workdir / "params.yaml", cfg)
     res = snakemake(workdir, "-n", "figures")
     assert res.returncode != 0
     assert "experiments.llj_tod_mnist.probes.tod.epochs[3]: 40" in res.stderr, res.stderr

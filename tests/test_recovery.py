@@ -17,8 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import yaml
-from conftest import ROOT, snakemake
+from conftest import ROOT, load_params, snakemake, write_params
 
 from memrepro.device_data import to_device
 from memrepro.engine import GroupTrainer, train_cell
@@ -40,7 +39,7 @@ def small_workflow(dest: Path, epochs: int = EPOCHS) -> Path:
         shutil.copy(ROOT / name, dest / name)
     for name in ("workflow", "envs", "profiles"):
         shutil.copytree(ROOT / name, dest / name)
-    params = yaml.safe_load((dest / "params.yaml").read_text())
+    params = load_params()
     exp = params["experiments"][EXP]
     exp["noise"]["rates"] = [0.4]
     exp["probes"]["per_example"] = {"epochs": [0, 1, 350]}
@@ -53,7 +52,7 @@ def small_workflow(dest: Path, epochs: int = EPOCHS) -> Path:
     params["scales"]["smoke"]["experiments"][EXP]["train"]["epochs"] = epochs
     # every scale's overlay is checked: the probe epochs must lie within each one's epochs
     params["scales"]["quick"]["experiments"][EXP]["train"]["epochs"] = max(epochs, 350)
-    (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    write_params(dest / "params.yaml", params)
     return dest
 
 

@@ -27,11 +27,10 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
 from conftest import small_params, snakemake
 
 from memrepro.captions import figure_stem
-from memrepro.config import resolve
+from memrepro.config import load_config, resolve
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
@@ -271,7 +270,7 @@ def test_smoke_build_through_slurm(slurm_cluster, workdir, monkeypatch):
     assert "workflow specific profile workflow/profiles/slurm" in log
 
     # every figure file was written
-    plan = resolve(yaml.safe_load((workdir / "params.yaml").read_text()))
+    plan = resolve(load_config(workdir))
     for fid, spec in plan.figures.items():
         stem = workdir / "results" / "figures" / figure_stem(fid, spec, plan)
         exts = ["csv", "md"] if spec["kind"] == "symmetry" else ["pdf", "png", "caption.txt"]

@@ -31,9 +31,9 @@ def test_smoke_dag_builds_every_figure_and_is_idempotent(workdir):
     now = manifest.compare(recorded, manifest.manifest_of(workdir / "results"))
     assert now["differ"] == now["only_a"] == now["only_b"] == [], now
     assert now["same"] == recorded["count"] > 1000
-    import yaml
+    from memrepro.config import load_config
 
-    plan = resolve(yaml.safe_load((workdir / "params.yaml").read_text()))
+    plan = resolve(load_config(workdir))
     for fid, spec in plan.figures.items():
         stem = workdir / "results" / "figures" / figure_stem(fid, spec, plan)
         drawn = figure_kinds()[spec["kind"]].draw is not None

@@ -98,6 +98,16 @@ def figure_outputs():
     ]
 
 
+def paper_figure_outputs(paper):
+    """The figure files of one paper (figure ids <paper>/<name>): the figures_<paper> target."""
+    return [
+        f
+        for stem, fid in STEMS.items()
+        if fid.split("/")[0] == paper
+        for f in figure_files(stem, KINDS[PLAN.figures[fid]["kind"]].draw is not None)
+    ]
+
+
 def prepare_inputs(wc):
     """What a dataset is prepared from: the download marker, the user's file, or the prepared
     arrays and sidecar of the dataset a derived one is made from."""

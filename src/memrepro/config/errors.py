@@ -2,10 +2,11 @@
 
 Every error line names the key, the offending value, what is allowed and the nearest valid
 name (``did you mean 'metrics'?``). A :class:`ConfigError` groups its lines by the file they
-come from: params.yaml, a ``--configfile`` given to Snakemake, the ``--config`` values, or a
-user's dataset. :func:`load_sources` reads the files as the Snakefile sees them (a YAML syntax
-error names the file, line and column) so that :meth:`ConfigError.attributed` can tell which
-of them set the key a line is about.
+come from: params.yaml, a paper's config/<name>.yaml, a ``--configfile`` given to Snakemake,
+the ``--config`` values, or a user's dataset. ``memrepro.config.layout.load_sources`` reads the
+files as the Snakefile sees them (:func:`read_yaml`: a YAML syntax error names the file, line
+and column) so that :meth:`ConfigError.attributed` can tell which of them set the key a line
+is about, and shows a key of a scale's overlay as the file writes it (``at:``).
 """
 
 from __future__ import annotations
@@ -48,16 +49,19 @@ class ConfigError(ValueError):
 
     def attributed(self, sources: list[tuple[str, Any]] | None) -> ConfigError:
         """The same lines under the file each comes from: of ``sources`` ((label, mapping),
-        lowest precedence first, as Snakemake merges them), the last that sets its key."""
-        if not sources:
-            return self
+        lowest precedence first, as Snakemake merges them), the last that sets its key; a key
+        of a scale's overlay of an experiment or figure as written there (``at:``)."""
+        from memrepro.config.layout import as_written, lift_at  # it imports this module
+
+        sources = [(label, lift_at(data)) for label, data in sources or ()]  # as resolved
         groups: dict[str | None, list[str]] = {}
         for src, lines in self.groups.items():
             label = src
             for line in lines:  # a line without a key ("... and 3 more") stays with the last
-                if src is None and getattr(line, "where", None) is not None:
+                if sources and src is None and getattr(line, "where", None) is not None:
                     label = source_of(line.where, sources)
-                groups.setdefault(label or sources[0][0], []).append(line)
+                groups.setdefault(label or (sources[0][0] if sources else None),
+                                  []).append(as_written(line))
         order = [label for label, _ in sources]  # as merged; others (a dataset file) last
         return ConfigError(groups=dict(sorted(groups.items(), key=lambda g: (
             order.index(g[0]) if g[0] in order else len(order)))))
@@ -183,21 +187,7 @@ def check_user_data(datasets: dict) -> None:
                     from None
 
 
-# --- the files a configuration comes from -----------------------------------------------------
-
-
-def load_sources(main: str | Path, configfiles=(), cli: dict | None = None
-                 ) -> list[tuple[str, Any]]:
-    """``[(label, mapping)]`` in Snakemake's order of precedence, lowest first: the workflow's
-    ``main`` file (skipped when absent), each ``--configfile`` and the ``--config`` values.
-    Raises ConfigError naming the file, line and column of a YAML syntax error."""
-    out = [(str(main), read_yaml(main, str(main)))] if Path(main).is_file() else []
-    for path in configfiles:
-        label = f"{_shown(path)} (--configfile)"
-        out.append((label, read_yaml(path, label)))
-    if cli:
-        out.append(("--config (command line)", dict(cli)))
-    return out
+# --- reading a configuration file -----------------------------------------------------------
 
 
 def read_yaml(path: str | Path, label: str | None = None) -> Any:

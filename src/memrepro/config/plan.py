@@ -1,4 +1,5 @@
-"""Read, validate and expand params.yaml into a plan of jobs.
+"""Read, validate and expand the configuration (params.yaml and config/<paper>.yaml) into a
+plan of jobs.
 
 ``resolve(config)`` is what the Snakefile calls before any rule runs: it validates the
 raw config against workflow/schemas/params.schema.yaml (with the registries' names, the
@@ -14,7 +15,9 @@ with ``(at scale 'paper')``).
 Strict: every mapping is closed, so a typo is refused before any job runs. Every error names
 the key, the offending value and what is allowed, and the nearest valid name when there is
 one (``did you mean 'metrics'?``), under the file it comes from (``sources``: params.yaml,
-a ``--configfile``, the ``--config`` values; a user's dataset file).
+a paper's config/<name>.yaml, a ``--configfile``, the ``--config`` values; a user's dataset
+file). A scale's overlay of an experiment is read from ``scales.<scale>.experiments``, where
+``at:`` is lifted to; an error about it is shown as written (``experiments.<name>.at.<scale>``).
 
 ``overlay_changes(plan)`` (memrepro.config.overlays) lists what the chosen scale's overlay
 changed in which experiment (and figure); the Snakefile prints it once when it plans.
@@ -38,6 +41,7 @@ from memrepro.config.errors import (
     name_list,
     one_of,
 )
+from memrepro.config.layout import lift_at
 from memrepro.config.plan_checks import cell_errors, plan_errors
 from memrepro.config.validation import (
     ENGINE_MODEL_ARGS,
@@ -90,11 +94,14 @@ def cell_slug(loss: str, rate: float, seed: int) -> str:
 
 def resolve(config: dict, check_files: bool = True, schema_path: str | Path | None = None,
             sources: list[tuple[str, dict]] | None = None) -> Plan:
-    """Validate ``config`` (params.yaml after --configfile and --config overrides) and expand
-    it. The Snakefile passes its own copy of the schema, so a non-editable install works too,
-    and the files the config was merged from (``load_sources``), so that an error names the
-    file that set the key (else params.yaml)."""
+    """Validate ``config`` (params.yaml and the papers' files merged, then --configfile and
+    --config overrides: ``memrepro.config.layout``) and expand it; every experiment's and
+    figure's ``at:`` is first moved into its scale's overlay (``lift_at``). The Snakefile
+    passes its own copy of the schema, so a non-editable install works too, and the files the
+    config was merged from (``load_sources``), so that an error names the file that set the
+    key (else params.yaml)."""
     try:
+        config = lift_at(config, check=True)  # each `at:` into its scale's overlay
         plan = _resolve(config, check_files, schema_path)
         fail(_other_scale_errors(config, schema_path))
         return plan

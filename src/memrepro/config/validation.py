@@ -1,9 +1,10 @@
-"""Validation of params.yaml: the JSON schema with the code's names injected (models,
-losses, noises, figure kinds, the papers' probes and objectives and their options), errors
-that name the key, the value, what is allowed and the nearest valid name, and the checks a
-schema cannot express (each figure kind's keys, model arguments and their declared
-constraints, every scale's overlay). An error names the file each line comes from (params.yaml,
-a ``--configfile``, the ``--config`` values or a user's dataset): :meth:`ConfigError.attributed`.
+"""Validation of the configuration (params.yaml and config/<paper>.yaml): the JSON schema with
+the code's names injected (models, losses, noises, figure kinds, the papers' probes and
+objectives and their options), errors that name the key, the value, what is allowed and the
+nearest valid name, and the checks a schema cannot express (each figure kind's keys, model
+arguments and their declared constraints, every scale's overlay). An error names the file
+each line comes from (params.yaml, a paper's file, a ``--configfile``, the ``--config`` values
+or a user's dataset): :meth:`ConfigError.attributed`.
 
 ``memrepro.config.resolve`` calls it; the catalog is imported inside functions, so importing
 this module loads no paper.
@@ -212,13 +213,14 @@ def subschema(schema: dict, name: str) -> dict:
 
 def _partial(node: Any) -> Any:
     """The schema less every ``required``: what a scale's overlay of an experiment or a
-    figure must satisfy (it checks keys and values but needs none of them)."""
+    figure must satisfy (it checks keys and values but needs none of them; no ``at`` in it)."""
     if isinstance(node, list):
         return [_partial(x) for x in node]
     if not isinstance(node, dict):
         return node
-    return {k: ({n: _partial(s) for n, s in v.items()} if k in ("properties", "$defs")
-                else _partial(v)) for k, v in node.items() if k != "required"}
+    return {k: ({n: _partial(s) for n, s in v.items() if n != "at" or k != "properties"}
+                if k in ("properties", "$defs") else _partial(v))
+            for k, v in node.items() if k != "required"}
 
 
 # --- checks before the scale is applied -------------------------------------------------------
