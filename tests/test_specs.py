@@ -22,6 +22,13 @@ def test_not_allowed_names_the_key_the_value_and_what_is_allowed():
         "claim C: scales ['x'] are not allowed; allowed: ['smoke']")
 
 
+def test_refused_takes_a_subject_that_shows_the_value_as_text():
+    assert specs.refused("x_train: dtype int8", "uint8") == (
+        "x_train: dtype int8 is not allowed; allowed: uint8")
+    assert specs.refused("make_partition: repeated ids [3]", "distinct ids", many=True) == (
+        "make_partition: repeated ids [3] are not allowed; allowed: distinct ids")
+
+
 def test_numpy_scalars_show_as_plain_numbers():
     assert specs.not_allowed("k", np.int64(3), "a") == "k: 3 is not allowed; allowed: a"
     assert specs.not_allowed("k", np.float32(0.5), "a") == "k: 0.5 is not allowed; allowed: a"

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from memrepro import io
+from memrepro.specs import not_allowed
 
 HOLDS, FAILS, NOT_BUILT = "holds", "fails", "not built"
 SCALES = ("smoke", "quick", "paper")
@@ -76,11 +77,11 @@ class Claim:
 
     def __post_init__(self):
         if self.kind not in KINDS:
-            raise ValueError(f"claim {self.id}: kind {self.kind!r} is not allowed; allowed: "
-                             f"{sorted(KINDS)}")
+            raise ValueError(not_allowed("kind", self.kind, sorted(KINDS),
+                                         where=f"claim {self.id}"))
         if unknown := sorted(set(self.scales) - set(SCALES)):
-            raise ValueError(f"claim {self.id}: scales {unknown} are not allowed; allowed: "
-                             f"{list(SCALES)}")
+            raise ValueError(not_allowed("scales", unknown, list(SCALES), where=f"claim {self.id}",
+                                         many=True))
         if set(SCALES) - set(self.scales) and not self.note:
             raise ValueError(f"claim {self.id}: not expected at some scale but has no note")
         if not self.tables:

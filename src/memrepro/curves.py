@@ -36,6 +36,7 @@ from memrepro.figures import (
 )
 from memrepro.io import read_json
 from memrepro.paths import cell_noise_path
+from memrepro.specs import not_allowed
 from memrepro.tables import figure_table
 
 # metric -> how it is drawn. Accuracies are drawn in percent.
@@ -176,7 +177,7 @@ def legend_of(spec: dict, where: str) -> str:
     """A figure's or panel's ``legend``: ``eta`` (default) or ``count``."""
     value = spec.get("legend", "eta")
     if value not in LEGENDS:
-        raise ValueError(f"{where}: legend {value!r} is not allowed; allowed: {list(LEGENDS)}")
+        raise ValueError(not_allowed("legend", value, list(LEGENDS), where=where))
     return value
 
 

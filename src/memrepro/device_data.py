@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from memrepro.specs import not_allowed
 from memrepro.subsets import subset_indices
 
 __all__ = ["GroupData", "TrainData", "pick_device", "subset_indices", "to_device",
@@ -175,12 +176,12 @@ class GroupData:
         the test set (``test``) or the full prepared training set (``all``: ``x_all``, every
         example by id, those a subset left out included)."""
         if split not in ("train", "test", "all"):
-            raise ValueError(f"eval_batches: split {split!r} is not allowed; allowed: "
-                             "'train', 'test' or 'all'")
+            raise ValueError(not_allowed("split", split, "'train', 'test' or 'all'",
+                                         where="eval_batches"))
         if split == "all" and self.x_all is None:
-            raise ValueError("eval_batches: split 'all' is not allowed when the cells' inputs "
-                             "were replaced (per-model images, e.g. randX); allowed: 'train', "
-                             "'test'")
+            raise ValueError(not_allowed(
+                "split", "all", "'train', 'test'", where="eval_batches",
+                why=" when the cells' inputs were replaced (per-model images, e.g. randX)"))
         x = {"train": self.x, "test": self.x_test, "all": self.x_all}[split]
         per_model = self.per_model_x and split == "train"
         n = x.shape[1] if per_model else x.shape[0]

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from memrepro import io
+from memrepro.specs import refused
 
 log = logging.getLogger("memrepro.download")
 
@@ -44,7 +45,7 @@ def torchvision_datasets():  # torchvision is slow to import; config validation 
 
 
 def refuse(key: str, value: Any, allowed: str) -> DataError:
-    return DataError(f"{key}: {value} is not allowed; allowed: {allowed}")
+    return DataError(refused(f"{key}: {value}", allowed))
 
 
 def check_name(name: str, key: str = "name") -> None:
@@ -137,8 +138,9 @@ def _extract(path: Path) -> None:
             bad = [m.name for m in tar if not (m.isfile() or m.isdir()) or m.name.startswith("/")
                    or ".." in Path(m.name).parts]
             if bad:
-                raise DataError(f"{path.name}: archive members {bad} are not allowed; allowed: "
-                                "plain files and directories inside the archive")
+                raise DataError(refused(f"{path.name}: archive members {bad}",
+                                        "plain files and directories inside the archive",
+                                        many=True))
             tar.extractall(path.parent, **({"filter": "data"} if hasattr(tarfile, "data_filter")
                                            else {}))
     elif path.suffix == ".gz":
@@ -167,8 +169,8 @@ def verify_raw(name: str, dest: Path, md5s: dict[str, str] | None = None) -> dic
         path = dest / rel
         actual = io.sha256(path) if path.is_file() else "missing"
         if actual != sha:
-            raise DataError(f"{path}: sha256 {actual} is not allowed; allowed: {sha} as recorded "
-                            f"in {marker} (delete {dest} and download again)")
+            raise DataError(refused(f"{path}: sha256 {actual}", f"{sha} as recorded in {marker} "
+                                    f"(delete {dest} and download again)"))
     return {fn: f["sha256"] for fn, f in files.items()}
 
 

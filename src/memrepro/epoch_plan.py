@@ -7,6 +7,7 @@ from __future__ import annotations
 from torch import nn
 
 from memrepro.probes import due
+from memrepro.specs import not_allowed
 
 
 def has_batchnorm(model: nn.Module) -> bool:
@@ -38,10 +39,10 @@ def eval_every(train: dict) -> int:
     ``stop_when_fit`` (which needs every epoch's fit to decide when to stop)."""
     k = train.get("eval_every", 1)
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise ValueError(f"train.eval_every: {k!r} is not allowed; allowed: an integer >= 1")
+        raise ValueError(not_allowed("train.eval_every", k, "an integer >= 1"))
     if k > 1 and train.get("stop_when_fit"):
-        raise ValueError(f"train.eval_every: {k} is not allowed with train.stop_when_fit: true "
-                         "(the fit is checked after every epoch); allowed: 1")
+        raise ValueError(not_allowed("train.eval_every", k, "1", why=" with train.stop_when_fit: "
+                                     "true (the fit is checked after every epoch)"))
     return k
 
 

@@ -28,6 +28,7 @@ from matplotlib.figure import Figure
 from memrepro.io import atomic_path, write_text
 from memrepro.provenance import KEY as PROVENANCE_KEY
 from memrepro.provenance import canonical_json, caption_line
+from memrepro.specs import not_allowed
 
 PANEL_WIDTH_IN = 4.0
 PANEL_HEIGHT_IN = 3.2
@@ -94,8 +95,7 @@ class FigureKind:
 
     def __post_init__(self):
         if self.reads not in READS:
-            raise ValueError(f"FigureKind.reads: {self.reads!r} is not allowed; allowed: "
-                             f"{list(READS)}")
+            raise ValueError(not_allowed("FigureKind.reads", self.reads, list(READS)))
 
 
 @dataclass(frozen=True)

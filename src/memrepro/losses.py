@@ -14,6 +14,8 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
+from memrepro.specs import not_allowed
+
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 LOSSES: dict[str, Callable[..., LossFn]] = {}
 
@@ -94,8 +96,7 @@ def rll(alpha: float = 0.1) -> LossFn:
 
 def _check_alpha(alpha: float, name: str) -> float:
     if isinstance(alpha, bool) or not isinstance(alpha, int | float) or not 0 < alpha < 1:
-        raise ValueError(f"loss.alpha: {alpha!r} is not allowed for {name}; allowed: a number "
-                         "in (0, 1)")
+        raise ValueError(not_allowed("loss.alpha", alpha, "a number in (0, 1)", why=f" for {name}"))
     return float(alpha)
 
 

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from memrepro.specs import not_allowed
 from memrepro.vision_models import check_masks, unit_mask
 
 # --- Regularizers of Arpit et al. 2017, Sec. 5 (ar_cnn and mlp) ---------------------------
@@ -31,7 +32,7 @@ def check_regularizers(**kw: float) -> dict[str, float]:
             0.0 <= v < 1.0 if rate else 0.0 <= v < math.inf)  # comparisons also reject NaN
         if not ok:
             allowed = "a rate in [0, 1)" if rate else "a finite std >= 0"
-            raise ValueError(f"model.{key}: {v!r} is not allowed; allowed: {allowed}")
+            raise ValueError(not_allowed(f"model.{key}", v, allowed))
     return {k: float(v) for k, v in kw.items()}
 
 
@@ -162,8 +163,8 @@ def mlp(hidden: list[int] | int = 512, depth: int = 1, in_channels: int = 1, ima
     widths = list(hidden) if isinstance(hidden, list) else [int(hidden)] * depth
     if feature_dim is not None:
         if isinstance(feature_dim, bool) or not isinstance(feature_dim, int) or feature_dim < 1:
-            raise ValueError(f"model.feature_dim: {feature_dim!r} is not allowed; allowed: "
-                             "an integer >= 1, or null (no feature layer)")
+            raise ValueError(not_allowed("model.feature_dim", feature_dim,
+                                         "an integer >= 1, or null (no feature layer)"))
         widths.append(feature_dim)
     return MLP(in_channels * image_size * image_size, widths, num_classes, reg, bool(tod),
                bool(batchnorm))

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from memrepro.mlp import MLP, NO_REG, check_regularizers, drop_noise, mlp
+from memrepro.specs import not_allowed
 from memrepro.vision_models import cct, vgg11
 
 __all__ = ["MLP", "MODELS", "ar_cnn", "cct", "count_parameters", "get_model", "inception_lite",
@@ -229,7 +230,7 @@ class ArpitCNN(nn.Module):
         super().__init__()
         self.reg = dict(reg or NO_REG)  # plain floats: no parameters, buffers or state_dict keys
         if padding not in ("valid", "same"):
-            raise ValueError(f"model.padding: {padding!r} is not allowed; allowed: valid, same")
+            raise ValueError(not_allowed("model.padding", padding, "valid, same"))
         pad = 2 if padding == "same" else 0
         self.conv1 = nn.Conv2d(in_channels, width, 5, padding=pad)
         self.bn1 = nn.BatchNorm2d(width)

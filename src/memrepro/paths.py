@@ -9,6 +9,8 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
+from memrepro.specs import not_allowed
+
 RESULTS = "results"
 RUN_FILES = ("history.csv", "model.pt", "run.json")
 # a cell's resume state, and one set aside as unreadable (checkpoint.pt.corrupt-<n>): in its
@@ -148,8 +150,8 @@ def probe_file_at(files: Iterable[str | Path], name: str, epoch: int | None,
     if epoch is None:
         epoch = max(found)
     if epoch not in found:
-        raise ValueError(f"{where}: epoch {epoch!r} is not allowed; allowed: an epoch the "
-                         f"{name!r} probe recorded {sorted(found)}")
+        raise ValueError(not_allowed("epoch", epoch, f"an epoch the {name!r} probe recorded "
+                                     f"{sorted(found)}", where=where))
     return int(epoch), found[epoch]
 
 

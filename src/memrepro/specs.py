@@ -2,10 +2,11 @@
 
 Every error about a bad value reads ``<key>: <value> is not allowed; allowed: <what is>``
 (``where: key value ...`` inside a figure or a function), so a reader learns the key, the
-value and the way out in one line; :func:`not_allowed` writes it and the rest of the package
-calls it. The figure helpers (:func:`where_figure`, :func:`where_panel`, :func:`check_keys`,
-:func:`positive_int`, :func:`number`) are what every paper's figure kinds need to check the
-items of a spec that :class:`memrepro.figures.FigureKind`'s key lists do not reach.
+value and the way out in one line; :func:`refused` writes it (:func:`not_allowed` when the
+value is a Python value) and the rest of the package calls them. The figure helpers
+(:func:`where_figure`, :func:`where_panel`, :func:`check_keys`, :func:`positive_int`,
+:func:`number`) are what every paper's figure kinds need to check the items of a spec that
+:class:`memrepro.figures.FigureKind`'s key lists do not reach.
 
 A leaf module: no memrepro imports, no numpy, so the configuration check, the data download
 and the figure kinds all import it without cost or cycle.
@@ -25,14 +26,22 @@ def _shown(value) -> str:
     return repr(value)
 
 
+def refused(subject: str, allowed, *, why: str = "", many: bool = False) -> str:
+    """The one wording: ``<subject> is not allowed<why>; allowed: <allowed>``. ``subject``
+    names the key and shows the value, as text where a Python value would say less ("labels
+    0..12", "sha256 ab12..."); ``why`` goes right after "not allowed" (" with
+    train.stop_when_fit: true"); ``many``: the subject is several things ("are not
+    allowed"). Where the value is a Python value, :func:`not_allowed` writes the subject."""
+    return f"{subject} {'are' if many else 'is'} not allowed{why}; allowed: {allowed}"
+
+
 def not_allowed(key: str, value, allowed, *, where: str = "", why: str = "",
                 many: bool = False) -> str:
-    """The message for a refused ``value`` of ``key``: ``key: value is not allowed; allowed:
-    ...``, or ``where: key value ...`` when ``where`` (a figure, a function) is given. ``why``
-    is put right after "not allowed" (``" with train.stop_when_fit: true"``); ``many``: the
-    value is several things ("are not allowed")."""
+    """:func:`refused` for a ``value`` of ``key``, shown as its ``repr``: ``key: value is not
+    allowed; allowed: ...``, or ``where: key value ...`` when ``where`` (a figure, a
+    function) is given."""
     named = f"{where}: {key} {_shown(value)}" if where else f"{key}: {_shown(value)}"
-    return f"{named} {'are' if many else 'is'} not allowed{why}; allowed: {allowed}"
+    return refused(named, allowed, why=why, many=many)
 
 
 def refuse(where: str, key: str, value, allowed) -> ValueError:

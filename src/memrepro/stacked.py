@@ -27,6 +27,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from memrepro.specs import not_allowed
+
 MODES = ("auto", "stacked", "sequential")
 # On a CPU, stacking pays only for narrow MLPs: benchmarks/group_modes.py on 2 cores (16 models,
 # one epoch, batch 128) measured stacked/sequential 3.0x for 196-16-16-10, 2.4x for
@@ -54,7 +56,7 @@ def choose_mode(requested: str, model: nn.Module, size: int, device: torch.devic
     wider than ``CPU_STACK_MAX_WIDTH``.
     """
     if requested not in MODES:
-        raise ValueError(f"group.mode: {requested!r} is not allowed; allowed: {', '.join(MODES)}")
+        raise ValueError(not_allowed("group.mode", requested, ", ".join(MODES)))
     if size == 1:
         return "single"
     if requested != "auto":

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from memrepro.specs import not_allowed, refused
+
 PARTS = ("easy", "difficult")
 MODES = ("take", "drop")
 PARTITION_KEYS = ("scored", "score", "easy", "difficult")
@@ -43,8 +45,8 @@ def subset_indices(n: int, subset, partition: Mapping[str, np.ndarray] | str | P
         return np.arange(n)
     if not is_partition_subset(subset):
         if isinstance(subset, bool) or not isinstance(subset, (int, np.integer)) or subset < 0:
-            raise ValueError(f"subset: {subset!r} is not allowed; allowed: null, an integer "
-                             ">= 1 or {partition: <name>, take|drop: easy|difficult}")
+            raise ValueError(not_allowed("subset", subset, "null, an integer >= 1 or {partition: "
+                                         "<name>, take|drop: easy|difficult}"))
         if subset >= n:
             return np.arange(n)
         return np.sort(np.random.default_rng(0).permutation(n)[:subset])
@@ -53,8 +55,8 @@ def subset_indices(n: int, subset, partition: Mapping[str, np.ndarray] | str | P
                          f"{subset['partition']!r} but no partition file was given")
     ids = partition_ids(load_partition(partition), subset)
     if len(ids) and (ids[0] < 0 or ids[-1] >= n):
-        raise ValueError(f"partition {subset['partition']!r}: ids {ids[0]}..{ids[-1]} are not "
-                         f"allowed; allowed: 0..{n - 1} (rows of the training set)")
+        raise ValueError(refused(f"partition {subset['partition']!r}: ids {ids[0]}..{ids[-1]}",
+                                 f"0..{n - 1} (rows of the training set)", many=True))
     return ids
 
 
@@ -62,9 +64,9 @@ def partition_ids(arrays: Mapping[str, np.ndarray], subset: Mapping) -> np.ndarr
     """The sorted ids ``subset`` (``take``/``drop`` a part) selects from a partition's arrays."""
     mode = [m for m in MODES if m in subset]
     if len(mode) != 1 or subset[mode[0]] not in PARTS:
-        raise ValueError(f"subset: {dict(subset)!r} is not allowed; allowed: {{partition: "
-                         "<name>, take: easy|difficult}} or {partition: <name>, drop: "
-                         "easy|difficult}")
+        raise ValueError(not_allowed("subset", dict(subset),
+                                     "{partition: <name>, take: easy|difficult} or "
+                                     "{partition: <name>, drop: easy|difficult}"))
     part = np.asarray(arrays[subset[mode[0]]], dtype=np.int64)
     if mode[0] == "take":
         return np.sort(part)
@@ -103,16 +105,16 @@ def make_partition(ids, scores, easy_share: float, difficult_share: float
         raise ValueError(f"make_partition: {len(ids)} ids but {len(scores)} scores; allowed: "
                          "one score per id")
     if len(np.unique(ids)) != len(ids):
-        raise ValueError("make_partition: repeated ids are not allowed; allowed: distinct ids")
+        raise ValueError(refused("make_partition: repeated ids", "distinct ids", many=True))
     if not np.isfinite(scores).all():
-        raise ValueError("make_partition: non-finite scores are not allowed; allowed: finite")
+        raise ValueError(refused("make_partition: non-finite scores", "finite", many=True))
     for name, share in (("easy", easy_share), ("difficult", difficult_share)):
         if not 0 <= share <= 1:
-            raise ValueError(f"make_partition: {name} share {share} is not allowed; "
-                             "allowed: 0 <= share <= 1")
+            raise ValueError(not_allowed(f"{name} share", share, "0 <= share <= 1",
+                                         where="make_partition"))
     if easy_share + difficult_share > 1:
-        raise ValueError(f"make_partition: shares {easy_share} + {difficult_share} are not "
-                         "allowed; allowed: a sum <= 1 (disjoint parts)")
+        raise ValueError(refused(f"make_partition: shares {easy_share} + {difficult_share}",
+                                 "a sum <= 1 (disjoint parts)", many=True))
     n = len(ids)
     n_easy, n_difficult = int(np.floor(easy_share * n)), int(np.floor(difficult_share * n))
     order = np.lexsort((ids, scores))  # by score, then by id
@@ -133,12 +135,12 @@ def split_scores(ids, scores, split: str, source_split=None, source_index=None
     ids = np.asarray(ids, dtype=np.int64)
     scores = np.asarray(scores, dtype=np.float64)
     if split not in ("train", "test"):
-        raise ValueError(f"split: {split!r} is not allowed; allowed: 'train' or 'test'")
+        raise ValueError(not_allowed("split", split, "'train' or 'test'"))
     if source_split is None:
         if split == "test":
-            raise ValueError("split: 'test' is not allowed for a dataset without source_split;"
-                             " allowed: 'train' (or score a derived union with "
-                             "train_splits: [train, test])")
+            raise ValueError(not_allowed(
+                "split", "test", "'train' (or score a derived union with train_splits: [train, "
+                "test])", why=" for a dataset without source_split"))
         return ids, scores
     source_split = np.asarray(source_split)
     keep = source_split[ids] == (1 if split == "test" else 0)
@@ -300,8 +302,8 @@ def partition_from_files(probe_file: str | Path, data_file: str | Path, spec: di
     probe = io.load_npz(probe_file)
     field = spec.get("field", "score")
     if field not in probe:
-        raise ValueError(f"partitions.{spec.get('name')}.field: {field!r} is not allowed; "
-                         f"allowed: an array of {probe_file}: {sorted(probe)}")
+        raise ValueError(not_allowed(f"partitions.{spec.get('name')}.field", field,
+                                     f"an array of {probe_file}: {sorted(probe)}"))
     with np.load(data_file, allow_pickle=False) as f:  # the images are never read
         n = int(f["y_train"].shape[0])
         sources = ((f["source_split"], f["source_index"]) if "source_split" in f.files

@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from memrepro.specs import not_allowed
+
 
 def check_masks(model: nn.Module, masks: Sequence[torch.Tensor] | None) -> None:
     """Masks only for a TOD model, one per entry of its ``tod_widths``, each (..., width)."""
@@ -93,7 +95,7 @@ def vgg11(width: int = 64, in_channels: int = 3, image_size: int = 32, num_class
     Linear(8w, classes) on 32x32 inputs (9,225,610 parameters at width 64). With ``tod``: a
     channel mask after every conv's ReLU (8 masked layers), classifier without bias."""
     if int(width) < 1:
-        raise ValueError(f"model.width: {width!r} is not allowed; allowed: an int >= 1")
+        raise ValueError(not_allowed("model.width", width, "an int >= 1"))
     return VGG(VGG11_PLAN, int(width), in_channels, image_size, num_classes, tod)
 
 
@@ -197,13 +199,12 @@ def cct(layers: int = 2, heads: int = 2, mlp_ratio: float = 1, dim: int = 128,
     for key, v, low in (("layers", layers, 0), ("heads", heads, 1), ("dim", dim, 1),
                         ("conv_layers", conv_layers, 1), ("kernel", kernel, 1)):
         if not isinstance(v, int) or v < low:
-            raise ValueError(f"model.{key}: {v!r} is not allowed; allowed: an int >= {low}")
+            raise ValueError(not_allowed(f"model.{key}", v, f"an int >= {low}"))
     if kernel % 2 == 0:
-        raise ValueError(f"model.kernel: {kernel} is not allowed; allowed: an odd int")
+        raise ValueError(not_allowed("model.kernel", kernel, "an odd int"))
     if dim % heads:
         raise ValueError(f"model.dim: {dim} is not divisible by model.heads {heads}")
     if not mlp_ratio > 0 or int(dim * mlp_ratio) < 1:
-        raise ValueError(f"model.mlp_ratio: {mlp_ratio!r} is not allowed; allowed: > 0 with "
-                         "dim * mlp_ratio >= 1")
+        raise ValueError(not_allowed("model.mlp_ratio", mlp_ratio, "> 0 with dim * mlp_ratio >= 1"))
     return CCT(layers, heads, mlp_ratio, dim, conv_layers, kernel, in_channels, image_size,
                num_classes, tod)

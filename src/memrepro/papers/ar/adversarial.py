@@ -33,6 +33,7 @@ import torch
 from torch import nn
 
 from memrepro.papers.ar.lass import PixelBox, lass
+from memrepro.specs import not_allowed
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -61,7 +62,7 @@ def adversarial_loss(
     and the fraction of ``xb`` for which a critical sample was found.
     """
     if not 0.0 <= weight <= 1.0:  # also rejects NaN
-        raise ValueError(f"adversarial weight: {weight!r} is not allowed; allowed: [0, 1]")
+        raise ValueError(not_allowed("adversarial weight", weight, "[0, 1]"))
     found, x_adv = lass(model, xb, **box._asdict(), max_iter=max_iter, generator=generator)
     n_found = int(found.sum())
     fraction = n_found / max(xb.shape[0], 1)

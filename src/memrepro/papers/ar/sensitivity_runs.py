@@ -79,6 +79,7 @@ from memrepro.papers.ar.loss_sensitivity import (
     unrolled_sgd,
 )
 from memrepro.papers.ar.sensitivity_figures import DATA_LABELS
+from memrepro.specs import not_allowed
 
 DEFAULTS: dict[str, Any] = {"examples": 1000, "side": 14, "hidden": 16, "depth": 2, "lr": 0.5,
                             "batch_size": 50, "steps": 300, "restart_every": 20, "seed": 0}
@@ -99,8 +100,7 @@ def select_examples(x_uint8: np.ndarray, y: np.ndarray, n: int, side: int | None
         raise ValueError(f"expected NCHW images with one label each, got x {x_uint8.shape}, "
                          f"y {y.shape}")
     if not 1 <= n <= len(y):
-        raise ValueError(f"examples: {n} is not allowed; allowed: 1..{len(y)} "
-                         "(the training set size)")
+        raise ValueError(not_allowed("examples", n, f"1..{len(y)} (the training set size)"))
     keep = np.random.default_rng(seed).permutation(len(y))[:n]
     X = torch.from_numpy(x_uint8[keep].astype(np.float32)) / 255.0
     if side is not None and side < X.shape[-1]:
@@ -132,20 +132,20 @@ def _settings(spec: dict | None, n_train: int) -> dict[str, Any]:
                 "depth": ">= 1", "batch_size": "1..examples", "steps": ">= 1"}
     for key, allowed in positive.items():
         if type(s[key]) is not int or s[key] < 1:
-            raise ValueError(f"{key}: {s[key]!r} is not allowed; allowed: an integer {allowed}")
+            raise ValueError(not_allowed(key, s[key], f"an integer {allowed}"))
     if s["examples"] > n_train:
-        raise ValueError(f"examples: {s['examples']} is not allowed; allowed: 1..{n_train} "
-                         "(the training set size)")
+        raise ValueError(not_allowed("examples", s["examples"],
+                                     f"1..{n_train} (the training set size)"))
     if s["batch_size"] > s["examples"]:
-        raise ValueError(f"batch_size: {s['batch_size']} is not allowed; allowed: "
-                         f"1..{s['examples']} (examples)")
+        raise ValueError(not_allowed("batch_size", s["batch_size"],
+                                     f"1..{s['examples']} (examples)"))
     for key in ("side", "restart_every"):
         if s[key] is not None and (type(s[key]) is not int or s[key] < 1):
-            raise ValueError(f"{key}: {s[key]!r} is not allowed; allowed: null or an integer >= 1")
+            raise ValueError(not_allowed(key, s[key], "null or an integer >= 1"))
     if not isinstance(s["lr"], int | float) or not s["lr"] > 0:
-        raise ValueError(f"lr: {s['lr']!r} is not allowed; allowed: a number > 0")
+        raise ValueError(not_allowed("lr", s["lr"], "a number > 0"))
     if type(s["seed"]) is not int:
-        raise ValueError(f"seed: {s['seed']!r} is not allowed; allowed: an integer")
+        raise ValueError(not_allowed("seed", s["seed"], "an integer"))
     return s
 
 

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from memrepro.specs import not_allowed
+
 MASK64 = (1 << 64) - 1
 GAMMA = 0x9E3779B97F4A7C15  # added before mixing, so that mix(0) != 0
 MULT_1 = 0xBF58476D1CE4E5B9
@@ -58,7 +60,7 @@ def keep_mask(seed: int, layer: int, ids, width: int) -> np.ndarray:
     """Bool (len(ids), width): True for the ``width // 2`` units of each example whose hash
     ranks lowest (stable sort: ties by unit index). The unmuted sub-network of LLJ Sec. 2.2."""
     if int(width) < 2:
-        raise ValueError(f"keep_mask: width {width!r} is not allowed; allowed: an int >= 2")
+        raise ValueError(not_allowed("width", width, "an int >= 2", where="keep_mask"))
     h = unit_hash(seed, layer, ids, int(width))
     order = np.argsort(h, axis=1, kind="stable")[:, : int(width) // 2]
     keep = np.zeros(h.shape, dtype=bool)

@@ -37,7 +37,7 @@ from memrepro.figures import MATCH_TOL, STYLE, FigureKind, eta_label, wrap_title
 from memrepro.io import load_npz
 from memrepro.papers.md.common import features_file, loss_label
 from memrepro.papers.md.nc import FEATURE_ARRAYS
-from memrepro.specs import check_keys, positive_int, refuse, where_figure, where_panel
+from memrepro.specs import check_keys, positive_int, refuse, refused, where_figure, where_panel
 
 # --- the spec and the table ---------------------------------------------------------------------
 
@@ -123,9 +123,9 @@ def geometry(arrays, cap: int, where: str) -> pd.DataFrame:
         raise ValueError(f"{where}: the features file lacks {missing}")
     train, test = np.asarray(arrays["train"], np.float64), np.asarray(arrays["test"], np.float64)
     if train.ndim != 2 or train.shape[1] != 2 or test.shape[1:] != (2,):
-        raise ValueError(f"{where}: features of dimension M = {train.shape[1:]} are not "
-                         "allowed; allowed: M = 2 (MD Fig. 3 draws the features as they are: "
-                         "a run with model.feature_dim 2)")
+        raise ValueError(refused(f"{where}: features of dimension M = {train.shape[1:]}",
+                                 "M = 2 (MD Fig. 3 draws the features as they are: a run "
+                                 "with model.feature_dim 2)", many=True))
     true, observed = arrays["true_label"].astype(np.int64), arrays["label"].astype(np.int64)
     y_test = arrays["test_label"].astype(np.int64)
     bad = observed != true

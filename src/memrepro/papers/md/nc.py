@@ -15,6 +15,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from memrepro.specs import not_allowed, refused
+
 GLOBAL_MEANS = ("class", "sample")
 FEATURE_ARRAYS = ("train", "test", "label", "true_label", "test_label", "fc_weight", "fc_bias")
 
@@ -54,16 +56,14 @@ def nc1(h, labels, n_classes: int, global_mean: str = "class") -> float:
     classes are unbalanced). Σ_B⁺: Moore-Penrose pseudo-inverse with numpy's default cutoff.
     NaN when a class has no example (its mean is undefined)."""
     if global_mean not in GLOBAL_MEANS:
-        raise ValueError(f"nc1: global_mean {global_mean!r} is not allowed; allowed: "
-                         f"{list(GLOBAL_MEANS)}")
+        raise ValueError(not_allowed("global_mean", global_mean, list(GLOBAL_MEANS), where="nc1"))
     if isinstance(n_classes, bool) or int(n_classes) < 2:
-        raise ValueError(f"nc1: n_classes {n_classes!r} is not allowed; allowed: an integer "
-                         ">= 2")
+        raise ValueError(not_allowed("n_classes", n_classes, "an integer >= 2", where="nc1"))
     h = _as_features(h, "nc1")
     labels = _as_labels(labels, h.shape[0], "nc1")
     if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
-        raise ValueError(f"nc1: labels in [{labels.min()}, {labels.max()}] are not allowed; "
-                         f"allowed: 0..{n_classes - 1}")
+        raise ValueError(refused(f"nc1: labels in [{labels.min()}, {labels.max()}]",
+                                 f"0..{n_classes - 1}", many=True))
     means = class_means(h, labels, n_classes)
     if np.isnan(means).any():
         return float("nan")
