@@ -36,7 +36,7 @@ from memrepro.figures import (
 )
 from memrepro.io import read_json
 from memrepro.paths import cell_noise_path
-from memrepro.specs import not_allowed
+from memrepro.specs import not_allowed, where_figure
 from memrepro.tables import figure_table
 
 # metric -> how it is drawn. Accuracies are drawn in percent.
@@ -115,7 +115,7 @@ def build_curves_figure(table: pd.DataFrame, spec: dict,
         for i, ((pspec, rows), ax) in enumerate(zip(panels, axes.flat, strict=False)):
             _draw_panel(ax, pspec, rows, colours, i, table, styles)
         etas_present = sorted({round(float(e), 12) for _, r in panels for e in r["eta"]})
-        counts = legend_of(spec, f"figure {spec.get('title')!r}") == "count"
+        counts = legend_of(spec, where_figure(spec)) == "count"
         handles = [Line2D([], [], color=colours[e],
                           label=count_label(table, e) if counts else eta_label(e))
                    for e in etas_present]
@@ -184,7 +184,7 @@ def legend_of(spec: dict, where: str) -> str:
 def count_panels(spec: dict) -> list[int]:
     """The panels whose noise rates are named by count: all with a figure-level
     ``legend: count``, else those that ask."""
-    title = f"figure {spec.get('title')!r}"
+    title = where_figure(spec)
     panels = spec.get("panels") or []
     every = legend_of(spec, title) == "count"
     return [i for i, p in enumerate(panels)

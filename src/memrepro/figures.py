@@ -28,7 +28,7 @@ from matplotlib.figure import Figure
 from memrepro.io import atomic_path, write_text
 from memrepro.provenance import KEY as PROVENANCE_KEY
 from memrepro.provenance import canonical_json, caption_line
-from memrepro.specs import not_allowed
+from memrepro.specs import not_allowed, title_of, where_panel
 
 PANEL_WIDTH_IN = 4.0
 PANEL_HEIGHT_IN = 3.2
@@ -131,15 +131,11 @@ def wrap_title(text: str, width_in: float) -> str:
     return textwrap.fill(text, width=max(40, int(width_in * 11)))
 
 
-def title_of(spec: dict) -> str:
-    return str(spec.get("title") or "<untitled figure>")
-
-
 def split_panels(table: pd.DataFrame, spec: dict, columns: list[str]
                  ) -> list[tuple[int, dict, str, pd.DataFrame]]:
     """Validate a tidy table against the spec's panels: (index, panel spec, error-message
     prefix "figure 'T': panel i (title)", its rows) for every panel."""
-    title = spec.get("title") or "<untitled figure>"
+    title = title_of(spec)
     panels = spec.get("panels") or []
     if not panels:
         raise ValueError(f"figure {title!r}: spec has no panels")
@@ -152,7 +148,7 @@ def split_panels(table: pd.DataFrame, spec: dict, columns: list[str]
                          f"defines only {len(panels)} panel(s) (0..{len(panels) - 1})")
     out = []
     for i, pspec in enumerate(panels):
-        where = f"figure {title!r}: panel {i} ({pspec.get('title', 'untitled')})"
+        where = where_panel(spec, i)
         rows = table[table["panel"].astype(int) == i]
         if rows.empty:
             raise ValueError(f"{where} has no rows in the table")

@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from memrepro.figures import PANEL_WIDTH_IN, STYLE, FigureKind, layout, title_of
+from memrepro.figures import PANEL_WIDTH_IN, STYLE, FigureKind, layout
+from memrepro.specs import where_figure
 
 FILTER_DRAW_COLUMNS = ["panel", "filter", "channel", "row", "col", "value"]
 
@@ -83,7 +84,7 @@ def build_filters_figure(table: pd.DataFrame, spec: dict) -> Figure:
     """Arpit et al. Fig. 2: one mosaic of first-layer filters per panel (real vs randY)."""
     max_filters = int(spec.get("max_filters", 64))
     if max_filters < 1:
-        raise ValueError(f"figure {title_of(spec)!r}: max_filters must be >= 1")
+        raise ValueError(f"{where_figure(spec)}: max_filters must be >= 1")
     n = len(spec.get("panels") or [])
     with matplotlib.rc_context(STYLE):
         fig, panels = layout(table, spec, FILTER_DRAW_COLUMNS, n, PANEL_WIDTH_IN)
@@ -108,7 +109,7 @@ def _table(entries, spec: dict) -> pd.DataFrame:
         runs = [(title, cell, path) for panel, title, _, cell, path in entries if panel == i
                 and ("eta" not in p or abs(cell["noise"]["rate"] - p["eta"]) < 1e-9)]
         if not runs:
-            raise ValueError(f"figure {title_of(spec)!r}: panel {i}: no run of "
+            raise ValueError(f"{where_figure(spec)}: panel {i}: no run of "
                              f"{p['experiment']} at eta {p.get('eta')}")
         chosen.append((i, *runs[0]))
     return filter_table(chosen)
