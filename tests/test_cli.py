@@ -175,3 +175,24 @@ def test_bad_usage_exits_2():
 def test_show_refuses_an_unknown_experiment_in_one_line():
     pytest.importorskip("memrepro.config.explain")
     _refused(_memrepro("show", "no_such_experiment", typical_s=15), "no_such_experiment")
+
+
+def test_after_pull_and_plots_pass_the_rest_on(tmp_path, monkeypatch):
+    """`after-pull`: targets, then what follows `--` goes to snakemake; `plots`: any option it
+    does not know, and what follows `--`, goes to `dvc plots show` (run in --root)."""
+    from memrepro.pipeline import dvcplots, restore
+
+    seen = {}
+    monkeypatch.setattr(restore, "restore", lambda *a, **k: seen.update(restore=(a, k)))
+    (tmp_path / "Snakefile").write_text("")
+    assert cli.main(["after-pull", "runs", "--root", str(tmp_path), "--skip-dvc-check", "--",
+                     "--config", "scale=quick"]) == 0
+    assert seen["restore"] == ((str(tmp_path), ["runs"], ["--config", "scale=quick"]),
+                               {"check_dvc": False})
+    monkeypatch.setattr(dvcplots.subprocess, "call",
+                        lambda cmd, cwd: seen.update(plots=(cmd[1:], cwd)) or 0)
+    (tmp_path / ".dvc").mkdir()
+    assert cli.main(["plots", "--open", "--root", str(tmp_path), "--", "-o", "out"]) == 0
+    assert seen["plots"] == (["plots", "show", "--html-template", str(dvcplots.OFFLINE_TEMPLATE),
+                              "--open", "-o", "out"], tmp_path)
+    assert "vega-embed" in (tmp_path / dvcplots.OFFLINE_TEMPLATE).read_text()

@@ -126,8 +126,8 @@ def load_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
         if isinstance(err, FileNotFoundError):
             raise
         raise ValueError(f"{path}: not a readable .npz file ({type(err).__name__}: {err}); "
-                         "damaged or truncated? `python -m memrepro.pipeline.integrity` checks the "
-                         "runs' files, and a plain rerun of Snakemake rebuilds a damaged "
+                         "damaged or truncated? `memrepro verify` checks the runs' files, "
+                         "and a plain rerun of Snakemake rebuilds a damaged "
                          "run") from err
 
 

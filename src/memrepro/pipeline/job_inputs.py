@@ -1,6 +1,6 @@
 """The files a job reads, from the plan: one definition for the Snakemake rules
-(workflow/rules/common.smk) and for what status.py and the startup repair see as a job's
-inputs (memrepro.pipeline.build_status), so the two cannot disagree."""
+(workflow/rules/common.smk) and for what `memrepro status` and the startup repair see as a
+job's inputs (memrepro.pipeline.build_status), so the two cannot disagree."""
 
 from __future__ import annotations
 
