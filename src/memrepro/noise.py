@@ -1,8 +1,10 @@
-"""Label- and input-noise models (DESIGN.md, "Noise definitions").
+"""Label- and input-noise models.
 
 Each noise maps clean labels to noisy ones and says which examples it corrupted. The
-definitions differ between the papers, so each has its own name; all of them record
-the realised flip rate (fraction of training labels that differ from the clean ones).
+definitions differ between the papers, so each has its own name, and its docstring names the
+papers (and section) that define it (PS Sec. 3: ``symmetric_other``; AR and MD: the others); all
+of them record the realised flip rate (fraction of training labels that differ from the clean
+ones).
 """
 
 from __future__ import annotations

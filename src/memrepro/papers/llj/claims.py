@@ -1,5 +1,5 @@
-"""Liu, Lin & Jaggi 2022: headline claims (notes llj-md.md A.6; thresholds ours), measured
-on the tidy tables of Figs. 2-6 (``memrepro.claims``)."""
+"""Liu, Lin & Jaggi 2022: headline claims (each claim's ``section`` says where the paper
+makes it; thresholds ours), measured on the tidy tables of Figs. 2-6 (``memrepro.claims``)."""
 
 import numpy as np
 

@@ -1,5 +1,6 @@
-"""Memorization-Dilation (Nguyen et al. 2023): headline claims (notes llj-md.md B.5;
-thresholds ours), measured on the tidy tables of Figs. 1-2 (``memrepro.claims``)."""
+"""Memorization-Dilation (Nguyen et al. 2023): headline claims (each claim's ``section`` says
+where the paper makes it; thresholds ours), measured on the tidy tables of Figs. 1-2
+(``memrepro.claims``)."""
 
 import numpy as np
 
