@@ -24,7 +24,7 @@ def within_class_covariance(h, labels):
 @pytest.mark.parametrize("m", [2, 3])
 def test_nc1_two_classes_equals_the_closed_form(m):
     """N = 2, global mean = mean of the class means: Σ_B = ΔΔᵀ/4, so
-    NC1 = tr(Σ_W Σ_B⁺)/2 = 2 ΔᵀΣ_WΔ / ‖Δ‖⁴ with Δ = μ_1 − μ_0 (llj-md.md B.2.1)."""
+    NC1 = tr(Σ_W Σ_B⁺)/2 = 2 ΔᵀΣ_WΔ / ‖Δ‖⁴ with Δ = μ_1 − μ_0 (NC1 as in MD Sec. 4.1)."""
     h, y = two_class_features(m=m)
     sigma_w, means = within_class_covariance(h, y)
     delta = means[1] - means[0]
