@@ -22,6 +22,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from memrepro.config.errors import (
     ConfigError,
     Line,
@@ -48,15 +50,33 @@ def load_sources(main: str | Path = "params.yaml", configfiles=(), cli: dict | N
     experiments, partitions, figures and templates, none of them set in another paper's."""
     main = Path(main)
     head = [(str(main), read_yaml(main, str(main)))] if main.is_file() else []
-    extra = [(f"{_shown(p)} (--configfile)", None) for p in configfiles]
-    extra = [(label, read_yaml(p, label)) for (label, _), p in zip(extra, configfiles,
-                                                                     strict=True)]
+    extra = [(f"{_shown(p)} (--configfile)", p) for p in configfiles]
+    extra = [(label, read_yaml(p, label)) for label, p in extra]
     listed = [d.get("papers") for _, d in head + extra + [(CLI, cli or {})] if "papers" in d]
-    papers = _paper_sources(main.parent, listed[-1] if listed else [])
-    out = head + papers + extra
+    out = head + _paper_sources(main.parent, listed[-1] if listed else [])
+    for label, data in extra:  # a dotted key in a --configfile is nested too
+        out.append((label, nest_dotted(data, merge_sources(out), label)))
     if cli:
-        out.append((CLI, nest_dotted(dict(cli), merge_sources(out))))
+        out.append((CLI, nest_dotted(_typed(dict(cli)), merge_sources(out))))
     return out
+
+
+def _typed(cli: dict) -> dict:
+    """Snakemake parses a ``--config`` value that is a mapping or list with YAML's base
+    loader, every scalar a string (``{x: {train: {epochs: '5'}}}``): each is read as a YAML
+    file would read it (5), so a nested override works as written."""
+    def typed(value: Any, nested: bool) -> Any:
+        if isinstance(value, dict):
+            return {k: typed(v, True) for k, v in value.items()}
+        if isinstance(value, list):
+            return [typed(v, True) for v in value]
+        if nested and isinstance(value, str):
+            try:
+                return yaml.safe_load(value) if value else value
+            except yaml.YAMLError:
+                return value
+        return value
+    return {k: typed(v, False) for k, v in cli.items()}
 
 
 def _paper_sources(root: Path, names) -> list[tuple[str, dict]]:
@@ -112,10 +132,13 @@ def _update(base: dict, new: dict) -> None:
             base[k] = copy.deepcopy(v)
 
 
-def nest_dotted(cli: dict, files: dict) -> dict:
-    """``--config experiments.x.train.epochs=5`` as ``{experiments: {x: {train: {epochs:
-    5}}}}``. Every part but the last must name an existing key of the merged files (the nearest
-    one is suggested), except ``at`` and a scale under it, which an override may add."""
+def nest_dotted(cli: dict, files: dict, label: str = CLI) -> dict:
+    """A dotted key (``experiments.x.train.epochs: 5``) of overrides as ``{experiments: {x:
+    {train: {epochs: 5}}}}``. Every part but the last must name an existing key of the merged
+    files (the nearest one is suggested), except ``at`` and a scale under it, which an
+    override may add. (Snakemake's own ``--config`` refuses a dotted key before the Snakefile
+    runs; a ``--configfile``, the ``memrepro`` command's ``--config`` and a nested ``--config``
+    value reach here.)"""
     out: dict = {}
     lines = []
     for key, value in cli.items():
@@ -138,7 +161,7 @@ def nest_dotted(cli: dict, files: dict) -> dict:
                 nested = {part: nested}
             _update(out, nested)
     if lines:
-        raise ConfigError(lines, source=CLI)
+        raise ConfigError(lines, source=label)
     return out
 
 
