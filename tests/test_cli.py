@@ -172,9 +172,16 @@ def test_bad_usage_exits_2():
     assert _memrepro().returncode == 2
 
 
-def test_show_refuses_an_unknown_experiment_in_one_line():
-    pytest.importorskip("memrepro.config.explain")
-    _refused(_memrepro("show", "no_such_experiment", typical_s=15), "no_such_experiment")
+def test_show_describes_an_experiment_and_refuses_an_unknown_one_in_one_line():
+    from memrepro.pipeline.project import load_plan
+
+    name = next(iter(load_plan(ROOT).experiments))
+    res = _memrepro("show", name, "--scale", "quick", "--config", "seed_offset=3",
+                    typical_s=15)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.startswith(f"{name} at scale 'quick'")
+    _refused(_memrepro("show", "no_such_experiment", typical_s=15), "memrepro show: ",
+             "no experiment 'no_such_experiment'")
 
 
 def test_after_pull_and_plots_pass_the_rest_on(tmp_path, monkeypatch):

@@ -94,15 +94,19 @@ def cmd_plots(args: argparse.Namespace, extra: list[str]) -> int:
 
 
 def cmd_show(args: argparse.Namespace, extra: list[str]) -> int:
+    from memrepro.pipeline.project import config_overrides
+
     root = _root(args)
     try:
         from memrepro.config.explain import describe
     except ImportError as err:
         raise CommandError(f"`memrepro show` needs memrepro.config.explain ({err})") from None
-    try:
-        print(describe(args.experiment, args.scale, root))
+    try:  # an unknown experiment is a KeyError (explain.UnknownExperiment) naming it
+        print(describe(args.experiment, args.scale, root,
+                       [args.configfile] if args.configfile else [],
+                       config_overrides(args.config)))
     except KeyError as err:
-        raise CommandError(f"show: {err.args[0] if err.args else err}") from None
+        raise CommandError(err.args[0] if err.args else str(err)) from None
     return 0
 
 
@@ -152,6 +156,9 @@ def _show_options(ap: argparse.ArgumentParser) -> None:
                     "the figures; params.yaml and config/ name the experiments)")
     ap.add_argument("--scale", choices=("smoke", "quick", "paper"),
                     help="default: the configuration's scale")
+    ap.add_argument("--configfile", help="the --configfile given to Snakemake")
+    ap.add_argument("--config", nargs="*", default=[], metavar="KEY=VALUE",
+                    help="the overrides given to Snakemake")
 
 
 def _list_options(ap: argparse.ArgumentParser) -> None:
