@@ -3,15 +3,14 @@
 its latest epoch and ETA.
 
 Read only, from files, so it works beside a running Snakemake: the plan
-(``config.resolve`` of params.yaml), the outputs on disk and the job logs. A job is **done**
-when all its outputs exist; **running** when some are missing and its log was written
-recently (within ``stale`` seconds, or three of its epochs) while a Snakemake holds this
-directory's lock (so a ``--nolock`` build shows nothing running); **stopped** (counted in
-*left*) when it has a log but is not running (failed, interrupted, or not rerun yet). Training
-jobs write one line per epoch (``memrepro.pipeline.progress``); only the latest attempt of a log
-(``memrepro.pipeline.logs``) is read. Snakemake's own ``.snakemake/incomplete`` markers are not
-used:
-their names and storage are Snakemake's internals (and differ between its backends).
+(``memrepro.pipeline.project.load_plan``: params.yaml and the papers' files, resolved), the outputs
+on disk and the job logs. A job is **done** when all its outputs exist; **running** when some are
+missing and its log was written recently (within ``stale`` seconds, or three of its epochs) while a
+Snakemake holds this directory's lock (so a ``--nolock`` build shows nothing running); **stopped**
+(counted in *left*) when it has a log but is not running (failed, interrupted, or not rerun yet).
+Training jobs write one line per epoch (``memrepro.pipeline.progress``); only the latest attempt of
+a log (``memrepro.pipeline.logs``) is read. Snakemake's own ``.snakemake/incomplete`` markers are
+not used: their names and storage are Snakemake's internals (and differ between its backends).
 
 The log paths mirror the rules' ``log:`` entries (tests/test_build_status.py checks).
 """
