@@ -14,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from memrepro.specs import refused
+
 
 @dataclass(frozen=True)
 class Paper:
@@ -49,6 +51,6 @@ class Paper:
         for what in ("option_schemas", "model_needs"):
             unknown = sorted(set(getattr(self, what)) - set(self.probes) - set(self.objectives))
             if unknown:
-                raise ValueError(f"Paper.{what}: {unknown} are not allowed; allowed: the "
-                                 f"paper's probes and objectives "
-                                 f"{sorted({*self.probes, *self.objectives})}")
+                raise ValueError(refused(f"Paper.{what}: {unknown}", "the paper's probes and "
+                                         f"objectives {sorted({*self.probes, *self.objectives})}",
+                                         many=True))

@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 from memrepro.io import atomic_path
+from memrepro.specs import not_allowed
 
 DOCS = Path("docs/papers")
 REGENERATE = "python -m memrepro.paper_docs"
@@ -29,7 +30,7 @@ def _paper(paper: str):
 
     papers = catalog.papers()
     if paper not in papers:
-        raise ValueError(f"paper {paper!r} is not allowed; allowed: {sorted(papers)}")
+        raise ValueError(not_allowed("paper", paper, sorted(papers)))
     return papers[paper]
 
 

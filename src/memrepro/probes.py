@@ -32,6 +32,7 @@ import torch
 from memrepro import io
 from memrepro.hooks import HookContext, need_text, unmet_needs
 from memrepro.paths import probe_path
+from memrepro.specs import not_allowed
 
 WRITES = ("npz", "history")
 
@@ -44,8 +45,7 @@ class Probe:
 
     def __post_init__(self):
         if self.writes not in WRITES:
-            raise ValueError(f"Probe.writes: {self.writes!r} is not allowed; allowed: "
-                             f"{list(WRITES)}")
+            raise ValueError(not_allowed("Probe.writes", self.writes, list(WRITES)))
 
 
 def label_metrics(pred: torch.Tensor, y_noisy: torch.Tensor, y_clean: torch.Tensor,
@@ -103,11 +103,11 @@ class Probes:
         self.wanted = dict(specs[0].get("probes") or {})
         for name in self.wanted:
             if name not in probes:
-                raise ValueError(f"probes: {name!r} is not allowed; allowed: {sorted(probes)}")
+                raise ValueError(not_allowed("probes", name, sorted(probes)))
         if unmet := unmet_needs(self.wanted, train, probes):
             name, objective = unmet[0]
-            raise ValueError(f"probes.{name}: {self.wanted[name]!r} is not allowed without "
-                             f"train.{objective}; allowed: {need_text(objective)}")
+            raise ValueError(not_allowed(f"probes.{name}", self.wanted[name], need_text(objective),
+                                         why=f" without train.{objective}"))
         self.probes = probes
         self.columns = history_columns(probes)
 

@@ -11,11 +11,6 @@ import numpy as np
 from memrepro.figures import MATCH_TOL
 from memrepro.io import load_npz
 from memrepro.paths import cell_noise_path
-
-# check_item_keys, positive_int: re-exported until subset_curves, example_grid, histogram and
-# schematic import them from memrepro.specs
-from memrepro.specs import check_keys as check_item_keys  # noqa: F401
-from memrepro.specs import positive_int as positive_int
 from memrepro.specs import refuse, where_panel
 
 # LLJ Figs. 3-6 colour the subsets: full data black, easy blue, difficult red

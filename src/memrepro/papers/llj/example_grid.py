@@ -20,14 +20,9 @@ from matplotlib.figure import Figure
 
 from memrepro.figures import STYLE, FigureKind, split_panels, wrap_title
 from memrepro.io import load_npz, read_json
-from memrepro.papers.llj.common import (
-    eta_matches,
-    one_run,
-    positive_int,
-    refuse,
-    where_panel,
-)
+from memrepro.papers.llj.common import eta_matches, one_run
 from memrepro.paths import dataset_files, probe_file_at
+from memrepro.specs import positive_int, refuse, where_panel
 
 PICKS = ("lowest", "highest")
 DEFAULT_ROWS = 5

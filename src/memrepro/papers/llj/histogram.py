@@ -11,16 +11,9 @@ from matplotlib.figure import Figure
 
 from memrepro.figures import PANEL_HEIGHT_IN, STYLE, FigureKind, layout
 from memrepro.io import load_npz
-from memrepro.papers.llj.common import (
-    SUBSET_COLOURS,
-    corrupted_of,
-    eta_matches,
-    one_run,
-    positive_int,
-    refuse,
-    where_panel,
-)
+from memrepro.papers.llj.common import SUBSET_COLOURS, corrupted_of, eta_matches, one_run
 from memrepro.paths import cell_noise_path, probe_file_at
+from memrepro.specs import positive_int, refuse, where_panel
 
 SCORE_COLUMNS = ["panel", "panel_title", "experiment", "dataset", "eta", "seed", "epoch", "id",
                  "label", "score", "corrupted"]

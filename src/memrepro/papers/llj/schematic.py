@@ -15,8 +15,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from memrepro.figures import STYLE, FigureKind, wrap_title
-from memrepro.papers.llj.common import positive_int, refuse
 from memrepro.papers.llj.mask_hash import keep_mask
+from memrepro.specs import positive_int, refuse
 
 DEFAULTS = {"inputs": 4, "hidden": 8, "outputs": 3, "ids": [0, 1], "seed": 0}
 MASK_COLUMNS = ["example", "layer", "unit", "kept", "seed"]

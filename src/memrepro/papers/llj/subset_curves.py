@@ -20,19 +20,17 @@ from memrepro import paths
 from memrepro.figures import PANEL_HEIGHT_IN, STYLE, FigureKind, layout
 from memrepro.io import load_npz
 from memrepro.papers.llj.common import (
-    check_item_keys,
     corrupted_of,
     eta_matches,
     one_noise_rate,
-    positive_int,
-    refuse,
     runs_of,
     share_text,
     subset_colour,
-    where_panel,
 )
 from memrepro.papers.llj.tracked import tracked_subsets
 from memrepro.paths import recorded_probe_files
+from memrepro.specs import check_keys as check_item_keys
+from memrepro.specs import positive_int, refuse, where_panel
 
 SPLITS = ("train", "test")
 SOURCES = ("all", "tracked", "partition")

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 import torch
 
 from memrepro.papers.llj.mask_hash import GAMMA, MULT_1, MULT_2, SHIFTS
+from memrepro.specs import refused
 
 
 def _signed(c: int) -> int:
@@ -88,7 +89,7 @@ def tod_masks(seeds: Sequence[int] | torch.Tensor, ids: torch.Tensor, widths: Se
                          "allowed: one seed per model (row of ids)")
     bad = [w for w in widths if int(w) < 2]
     if bad:
-        raise ValueError(f"tod_masks: widths {bad} are not allowed; allowed: ints >= 2")
+        raise ValueError(refused(f"tod_masks: widths {bad}", "ints >= 2", many=True))
     ids = ids.to(torch.int64)
     out = []
     for layer, width in enumerate(widths):

@@ -9,6 +9,8 @@ import numbers
 
 import numpy as np
 
+from memrepro.specs import not_allowed
+
 
 def tracked_subsets(corrupted: np.ndarray, frac: float = 1 / 6,
                     seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -23,8 +25,7 @@ def tracked_subsets(corrupted: np.ndarray, frac: float = 1 / 6,
         raise ValueError(f"tracked_subsets: corrupted must be a 1-D bool array; got dtype "
                          f"{mask.dtype}, shape {mask.shape}")
     if isinstance(frac, bool) or not isinstance(frac, numbers.Real) or not 0 < frac <= 1:
-        raise ValueError(f"tracked_subsets: frac {frac!r} is not allowed; allowed: a share "
-                         "in (0, 1]")
+        raise ValueError(not_allowed("frac", frac, "a share in (0, 1]", where="tracked_subsets"))
     size = int(round(mask.size * float(frac)))
     rng = np.random.default_rng(seed)
     out = []
