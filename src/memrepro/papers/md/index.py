@@ -38,7 +38,7 @@ OPTION_SCHEMAS = {
 
 PAPER = Paper(
     claims=claims.CLAIMS,
-    citation=('Nguyen, Levie, Lienen, Hüllermeier & Kutyniok 2023, "Memorization-Dilation: '
+    citation=('Nguyen, Levie, Lienen, Kutyniok & Hüllermeier 2023, "Memorization-Dilation: '
               'Modeling Neural Collapse under Label Noise"'),
     kinds={"md_scatter": md_scatter.KIND, "feature_scatter": feature_scatter.KIND},
     probes={"features": "penultimate features of the training and test sets {}"},
