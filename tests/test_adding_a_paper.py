@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 from conftest import ROOT, hang_limit
 
 DOC = ROOT / "docs" / "adding-a-paper.md"
@@ -26,7 +25,7 @@ def toy_checkout(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("toy")
     for name in ("Snakefile", "params.yaml"):
         shutil.copy(ROOT / name, root / name)
-    for name in ("workflow", "envs", "profiles", "src"):
+    for name in ("config", "workflow", "envs", "profiles", "src"):
         shutil.copytree(ROOT / name, root / name,
                         ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     index, kind, training, catalog_snippet = _blocks("python")
@@ -47,12 +46,12 @@ def toy_checkout(tmp_path_factory) -> Path:
     text, n2 = re.subn(r"^TRAINING = \{.*?\}\n", new_training + "\n", text, flags=re.M | re.S)
     assert (n1, n2) == (1, 1), "the doc's catalog snippet no longer matches catalog.py"
     catalog.write_text(text)
-    # step 5: experiments and figures
-    params = yaml.safe_load((root / "params.yaml").read_text())
-    extra = yaml.safe_load(_blocks("yaml")[0])
-    params["experiments"].update(extra["experiments"])
-    params["figures"].update(extra["figures"])
-    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    # step 5: experiments and figures in config/toy.yaml, listed in params.yaml
+    (root / "config" / "toy.yaml").write_text(_blocks("yaml")[0])
+    params = (root / "params.yaml").read_text()
+    assert params.count("papers: [ps, ar, llj, md]") == 1
+    (root / "params.yaml").write_text(params.replace("papers: [ps, ar, llj, md]",
+                                                     "papers: [ps, ar, llj, md, toy]"))
     return root
 
 
@@ -82,9 +81,10 @@ print(probes["margin"].measure({}, ctx, 1, logits))
 def test_snakemake_plans_the_toy_figure(toy_checkout):
     env = {**os.environ, "PYTHONPATH": str(toy_checkout / "src")}
     exe = Path(sys.executable).with_name("snakemake")
-    res = subprocess.run([str(exe), "-n", "results/figures/toy/fig1_standin.png"],
+    res = subprocess.run([str(exe), "-n", "figures_toy"],
                          cwd=toy_checkout, env=env, capture_output=True, text=True,
                          timeout=hang_limit(100))
     assert res.returncode == 0, res.stderr[-3000:]
     out = res.stdout + res.stderr
     assert "train_toy_mlp_all" in out and re.search(r"figure\s+1", out)
+    assert "results/figures/toy/fig1_standin.png" in out and "train_ps_" not in out

@@ -49,11 +49,10 @@ class ConfigError(ValueError):
 
     def attributed(self, sources: list[tuple[str, Any]] | None) -> ConfigError:
         """The same lines under the file each comes from: of ``sources`` ((label, mapping),
-        lowest precedence first, as Snakemake merges them), the last that sets its key; a key
-        of a scale's overlay of an experiment or figure as written there (``at:``)."""
-        from memrepro.config.layout import as_written, lift_at  # it imports this module
-
-        sources = [(label, lift_at(data)) for label, data in sources or ()]  # as resolved
+        lowest precedence first, as Snakemake merges them, each with its ``at:`` lifted as
+        ``resolve`` reads it), the last that sets its key; a key of a scale's overlay of an
+        experiment or figure shown as the files write it (``at:``, :func:`as_written`)."""
+        sources = list(sources or ())
         groups: dict[str | None, list[str]] = {}
         for src, lines in self.groups.items():
             label = src
@@ -65,6 +64,20 @@ class ConfigError(ValueError):
         order = [label for label, _ in sources]  # as merged; others (a dataset file) last
         return ConfigError(groups=dict(sorted(groups.items(), key=lambda g: (
             order.index(g[0]) if g[0] in order else len(order)))))
+
+
+_INTERNAL = re.compile(r"^(\s*)scales\.([^.\s\[]+)\.(experiments|figures)\.([^.\s\[:]+)")
+
+
+def as_written(line: str) -> str:
+    """An error line about ``scales.<s>.experiments.<name>...`` (the form ``at:`` is lifted
+    into) as the files write it: ``experiments.<name>.at.<s>...``; its ``where`` is kept."""
+    text = _INTERNAL.sub(lambda m: f"{m[1]}{m[3]}.{m[4]}.at.{m[2]}", str(line))
+    if text == line:
+        return line
+    out = Line(text)
+    out.where = getattr(line, "where", None)
+    return out
 
 
 def source_of(where: str, sources: list[tuple[str, Any]]) -> str:

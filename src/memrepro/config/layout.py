@@ -12,13 +12,12 @@ merges them as Snakemake merges config files (mappings key by key, anything else
 :func:`lift_at` moves every ``at:`` into the scale's overlay, ``scales.<scale>.experiments``
 (``.figures``), the form the resolution has always read, so the plan does not depend on where
 an overlay is written. An error about such a key is shown as written
-(``experiments.<name>.at.<scale>...``: :func:`as_written`).
+(``experiments.<name>.at.<scale>...``: ``memrepro.config.errors.as_written``).
 """
 
 from __future__ import annotations
 
 import copy
-import re
 from pathlib import Path
 from typing import Any
 
@@ -221,20 +220,6 @@ def _unknown_scale(what: str, name: str, scale: str, known: list[str]) -> Line:
                       f"{name_list(known)}", choices=known)
     line.where = f"scales.{scale}.{what}.{name}"  # where lift_at puts it, in every source
     return line
-
-
-_INTERNAL = re.compile(r"^(\s*)scales\.([^.\s\[]+)\.(experiments|figures)\.([^.\s\[:]+)")
-
-
-def as_written(line: str) -> str:
-    """An error line about ``scales.<s>.experiments.<name>...`` (the form ``at:`` is lifted
-    into) as the files write it: ``experiments.<name>.at.<s>...``; its ``where`` is kept."""
-    text = _INTERNAL.sub(lambda m: f"{m[1]}{m[3]}.{m[4]}.at.{m[2]}", str(line))
-    if text == line:
-        return line
-    out = Line(text)
-    out.where = getattr(line, "where", None)
-    return out
 
 
 def load_config(root: str | Path = ".", lifted: bool = True) -> dict:

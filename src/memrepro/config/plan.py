@@ -105,8 +105,9 @@ def resolve(config: dict, check_files: bool = True, schema_path: str | Path | No
         plan = _resolve(config, check_files, schema_path)
         fail(_other_scale_errors(config, schema_path))
         return plan
-    except ConfigError as err:
-        raise err.attributed(sources) from None
+    except ConfigError as err:  # attributed to the sources as resolved: their at: lifted
+        lifted = [(label, lift_at(data)) for label, data in sources or ()]
+        raise err.attributed(lifted) from None
 
 
 def _resolve(config: dict, check_files: bool, schema_path: str | Path | None) -> Plan:
