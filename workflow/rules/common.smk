@@ -60,7 +60,7 @@ def rule_name(gid):
     return f"train_{ident}"
 
 
-# figure file stem (paper/name[_standin]) -> figure id in params.yaml
+# figure file stem (paper/name[_standin]) -> figure id (config/<paper>.yaml)
 STEMS = {figure_stem(fid, spec, PLAN): fid for fid, spec in PLAN.figures.items()}
 
 
