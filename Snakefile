@@ -12,14 +12,15 @@ from memrepro.pipeline.build_status import plan_jobs
 from memrepro.pipeline.integrity import repair as repair_damaged_runs
 from memrepro.pipeline import terminal
 from memrepro.pipeline.jobenv import put_on_pythonpath
-from memrepro.pipeline.resume import sweep as sweep_kept_outputs
+from memrepro.pipeline.resume import forget_recorded
 from memrepro.pipeline.snakemake_locks import guard as guard_snakemake_locks
 from memrepro.pipeline.watchdog import clear_stale_locks
 
 min_version("9.0")
 
 # Snakemake's terminal output for the whole run: long file lists and reasons summarised, no
-# line over memrepro.pipeline.terminal.WIDTH characters (a 100-cell job printed 27,000-character lines)
+# line over memrepro.pipeline.terminal.WIDTH characters (a 100-cell job printed
+# 27,000-character lines)
 terminal.install()
 
 
@@ -69,14 +70,16 @@ put_on_pythonpath(Path(workflow.basedir) / "src")
 
 # After a killed Snakemake: remove its leftover locks once nothing of it runs any more (a
 # live Snakemake keeps its own), and forget the outputs kept for finished jobs that Snakemake
-# has since recorded (memrepro.pipeline.watchdog, memrepro.pipeline.resume; README "If a run is interrupted").
+# has since recorded (memrepro.pipeline.watchdog, memrepro.pipeline.resume;
+# docs/operations.md "If a run is interrupted").
 if workflow.is_main_process:
     # two Snakemakes started at once: one runs, the other says the directory is locked
     guard_snakemake_locks()
     clear_stale_locks()
-    sweep_kept_outputs()
+    forget_recorded()
     # a run file damaged or lost after its job finished (sizes against run.json, no hashing):
-    # its group and everything downstream are rebuilt (memrepro.pipeline.integrity; README)
+    # its group and everything downstream are rebuilt (memrepro.pipeline.integrity;
+    # docs/operations.md)
     repair_damaged_runs(plan_jobs(PLAN))
 
 
@@ -100,7 +103,7 @@ sys.stderr.write(
 if Path("results").is_dir() and not Path(".snakemake/metadata").is_dir():
     sys.stderr.write(
         "memrepro: results/ has no Snakemake records (after `dvc pull`?): run "
-        "`python workflow/scripts/after_pull.py` first, or Snakemake may retrain.\n"
+        "`memrepro after-pull` first, or Snakemake may retrain.\n"
     )
 
 

@@ -195,22 +195,22 @@ def _scoring_cell(at: str, spec: dict, experiments: dict, cells: dict, datasets:
                                 seeds), ("eta", fmt_rate(spec["eta"]), rates)):
         if value not in allowed:
             lines.append(error_line(f"{at}.{key}", spec[key], f"{one_of(allowed)} (the {key}s of "
-                               f"{name})", choices=allowed))
+                                    f"{name})", choices=allowed))
     lines += _probe_errors(at, spec, exp, file_probes)
     if spec["easy"] + spec["difficult"] > 1:
         lines.append(error_line(f"{at}.difficult", spec["difficult"], f"at most "
-                           f"{1 - spec['easy']:g} (easy + difficult <= 1: disjoint parts)"))
+                                f"{1 - spec['easy']:g} (easy + difficult <= 1: disjoint parts)"))
     found = [c for (e, _), c in cells.items() if e == name and c["loss"]["name"] == spec["loss"]
              and fmt_rate(c["noise"]["rate"]) == fmt_rate(spec["eta"])
              and c["seed"] == spec["seed"]]
     if not lines and len(found) != 1:
         lines.append(error_line(f"{at}.experiment", name, "an experiment without a sweep (one cell "
-                           "per loss, eta and seed)"))
+                                "per loss, eta and seed)"))
     ds = datasets.get(found[0]["dataset"], {}) if found else {}
     if spec["split"] == "test" and "test" not in (ds.get("train_splits") or []):
         lines.append(error_line(f"{at}.split", "test", "'train', or 'test' when the scoring run "
-                           "trains on a derived dataset with train_splits [train, test]",
-                           f" (dataset {found[0]['dataset'] if found else '?'!r})"))
+                                "trains on a derived dataset with train_splits [train, test]",
+                                f" (dataset {found[0]['dataset'] if found else '?'!r})"))
     return (found[0] if not lines else None), lines
 
 
@@ -225,19 +225,19 @@ def _probe_errors(at: str, spec: dict, exp: dict, file_probes) -> list[str]:
     if spec["probe"] not in probes or spec["probe"] not in file_probes:
         asked = sorted(set(probes) & set(file_probes))
         lines.append(error_line(f"{at}.probe", spec["probe"], "a probe that writes files and that "
-                           f"{name} asks for: {one_of(asked) if asked else 'none'}",
-                           choices=asked))
+                                f"{name} asks for: {one_of(asked) if asked else 'none'}",
+                                choices=asked))
     if train.get("stop_when_fit"):
         lines.append(error_line(f"{at}.experiment", name, "an experiment without "
-                           "train.stop_when_fit (its last epoch is not known in advance)"))
+                                "train.stop_when_fit (its last epoch is not known in advance)"))
     if spec["epoch"] == "final":
         spec["epoch"] = int(train["epochs"])
     due = probe_epochs(probes.get(spec["probe"]) or {}, int(train["epochs"]))
     if spec["probe"] in probes and spec["epoch"] not in due:
         lines.append(error_line(f"{at}.epoch", spec["epoch"], f"an epoch at which {name} records "
-                           f"{spec['probe']!r}: "
-                           f"{name_list(due[:8])}{' ...' if len(due) > 8 else ''}"
-                           f" (final = {train['epochs']})"))
+                                f"{spec['probe']!r}: "
+                                f"{name_list(due[:8])}{' ...' if len(due) > 8 else ''}"
+                                f" (final = {train['epochs']})"))
     return lines
 
 
@@ -255,25 +255,25 @@ def _subset_errors(config: dict, experiments: dict, partitions: dict) -> list[st
         part = subset["partition"]
         if part not in known:
             lines.append(error_line(at, part, "a key of partitions: " + one_of(known),
-                               choices=known))
+                                    choices=known))
             continue
         if part not in partitions:
             continue  # its own errors are listed
         p = partitions[part]
         if p["split"] != "train":
             lines.append(error_line(at, part, "a partition of split 'train' (test-set indices "
-                               "are not training examples)"))
+                                    "are not training examples)"))
         scored = config["datasets"].get(p["dataset"], {})
         base = (scored.get("from") if scored.get("source") == "derived" and not
                 scored.get("classes") and (scored.get("train_splits") or ["train"])[0] == "train"
                 else None)
         if exp["resolved_dataset"] not in (p["dataset"], base):
             lines.append(error_line(f"experiments.{name}.dataset", exp["resolved_dataset"],
-                               one_of([d for d in (p["dataset"], base) if d]),
-                               f" (partition {part!r} scores examples of {p['dataset']!r})"))
+                                    one_of([d for d in (p["dataset"], base) if d]),
+                                    f" (partition {part!r} scores examples of {p['dataset']!r})"))
         if _scored_by(name, part, partitions, experiments):
             lines.append(error_line(at, part, "a partition whose scoring run does not train on a "
-                               f"partition scored by {name} (a cycle)"))
+                                    f"partition scored by {name} (a cycle)"))
     return lines
 
 

@@ -122,7 +122,8 @@ def prepare_inputs(wc):
 
 
 def group_inputs(group):
-    """A training job's named inputs (memrepro.pipeline.job_inputs: status.py reads the same)."""
+    """A training job's named inputs (memrepro.pipeline.job_inputs; `memrepro status` reads the
+    same)."""
     return job_inputs.group_inputs(group["cells"])
 
 

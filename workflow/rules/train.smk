@@ -24,8 +24,8 @@ for _gid, _group in PLAN.groups.items():
         resources:
             gpu=TRAIN_GPUS,
         params:
-            # the cells' specs, shown and recorded by a digest (memrepro.pipeline.folded): a change in any
-            # cell reruns the group, and the reason fits on a line
+            # the cells' specs, shown and recorded by a digest (memrepro.pipeline.folded): a change
+            # in any cell reruns the group, and the reason fits on a line
             specs=lambda wc, cells=_group["cells"]: fold(cells, cells_label(cells)),
             mode=_group["mode"],
             name=_gid,

@@ -41,7 +41,7 @@ def dataset_errors(config: dict) -> list[str]:
                                                             "npz" else "") if owner else
                            "with source 'derived' only the keys " + name_list(DERIVED_KEYS))
                 lines.append(error_line(f"datasets.{name}.{key}", spec[key], allowed,
-                                   f" with source {source!r}"))
+                                        f" with source {source!r}"))
         if source == "derived" and "from" in spec:
             lines += _base_errors(name, datasets)
     return lines
@@ -73,5 +73,5 @@ def derived_class_errors(specs: dict, read_files: bool) -> list[str]:
         for i, c in enumerate(spec["classes"]):
             if k is not None and not 0 <= c < k:
                 lines.append(error_line(f"datasets.{name}.classes[{i}]", c,
-                                   f"a class of {spec['from']!r}: 0..{k - 1}"))
+                                        f"a class of {spec['from']!r}: 0..{k - 1}"))
     return lines

@@ -19,6 +19,8 @@ from typing import Any
 
 import yaml
 
+from memrepro.specs import refused
+
 DEFAULT_SOURCE = "params.yaml"  # what an error is about when its file is not known
 MAX_LINES = 10  # errors listed at once
 
@@ -144,11 +146,11 @@ def _did_you_mean(value: Any, choices) -> str:
 
 
 def error_line(key: str, value: Any, allowed: str, why: str = "", choices=(),
-          leaf: Any = None) -> Line:
+               leaf: Any = None) -> Line:
     """The one error format: key, offending value, what is allowed, the nearest choice;
     ``leaf``: the value is a key of the mapping at ``key`` (an unknown key)."""
-    line = Line(f"  {key}: {short(value)} is not allowed{why}; allowed: {allowed}"
-                f"{_did_you_mean(value, choices)}")
+    line = Line("  " + refused(f"{key}: {short(value)}", allowed, why=why)
+                + _did_you_mean(value, choices))
     line.where = _where(key, leaf)
     return line
 
@@ -162,7 +164,7 @@ def _where(key: str, leaf: Any = None) -> str:
 
 
 def invalid(key: str, value: Any, allowed: str, why: str = "", choices=(),
-             leaf: Any = None) -> ConfigError:
+            leaf: Any = None) -> ConfigError:
     return ConfigError([error_line(key, value, allowed, why, choices, leaf)])
 
 
@@ -191,7 +193,7 @@ def check_user_data(datasets: dict) -> None:
         if spec["source"] == "npz":
             if not Path(spec["path"]).is_file():
                 raise invalid(f"datasets.{name}.path", spec["path"], "an existing .npz file "
-                               "(relative paths: from the directory Snakemake runs in)")
+                              "(relative paths: from the directory Snakemake runs in)")
             try:
                 validate_npz(spec["path"], key=f"datasets.{name}.path",
                              num_classes=spec.get("num_classes"))
@@ -218,8 +220,8 @@ def read_yaml(path: str | Path, label: str | None = None) -> Any:
     except (yaml.YAMLError, OSError, UnicodeDecodeError) as e:
         raise ConfigError([f"  {e}"], source=label) from None
     if not isinstance(data, dict):
-        raise ConfigError([f"  <top level>: {short(data)} is not allowed; allowed: a mapping "
-                           "of keys (scale, datasets, experiments, ...)"], source=label)
+        raise ConfigError(["  " + refused(f"<top level>: {short(data)}", "a mapping of keys "
+                                          "(scale, datasets, experiments, ...)")], source=label)
     twice = duplicate_keys(text)
     if twice:
         raise ConfigError(twice, source=label)

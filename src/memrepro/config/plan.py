@@ -200,7 +200,7 @@ def _experiment(name: str, raw: dict, overlay: dict, datasets: dict, schema: dic
     check_against(exp, subschema(schema, "experiment"), ("experiments", name))
     if exp["dataset"] not in datasets:
         raise invalid(f"experiments.{name}.dataset", exp["dataset"],
-                       "a key of datasets: " + one_of(datasets), choices=datasets)
+                      "a key of datasets: " + one_of(datasets), choices=datasets)
     _check_rates(name, exp["noise"])
     exp["resolved_dataset"] = overlay.get("substitute", {}).get(exp["dataset"], exp["dataset"])
     return exp
@@ -214,11 +214,11 @@ def _check_rates(name: str, noise: dict) -> None:
     for i, r in enumerate(noise["rates"]):
         if r >= 1 and not allows_full_rate(noise["name"]):
             raise invalid(f"experiments.{name}.noise.rates[{i}]", r,
-                           f"0 <= eta < 1 (eta = 1 only for {name_list(sorted(FULL_RATE))})",
-                           f" for noise {noise['name']!r}")
+                          f"0 <= eta < 1 (eta = 1 only for {name_list(sorted(FULL_RATE))})",
+                          f" for noise {noise['name']!r}")
         if fmt_rate(r) in map(fmt_rate, noise["rates"][:i]):
             raise invalid(f"experiments.{name}.noise.rates[{i}]", r,
-                           "distinct noise rates (this one is listed before)")
+                          "distinct noise rates (this one is listed before)")
 
 
 def _expand_cells(name: str, exp: dict, stand_in_for: str | None, scale: str,
@@ -235,7 +235,7 @@ def _expand_cells(name: str, exp: dict, stand_in_for: str | None, scale: str,
         if point:
             at = ("experiments", name, f"sweep {point['name']}={point['label']}")
             check_against({k: v for k, v in setting.items() if k != "resolved_dataset"},
-                   subschema(schema, "experiment"), at)
+                          subschema(schema, "experiment"), at)
             model_at = ".".join((*at, "model"))
             fail(model_value_errors(dict.fromkeys(setting["model"], model_at),
                                      setting["model"], schema))
@@ -289,8 +289,8 @@ def _resolve_figures(config: dict, overlay: dict, datasets: dict) -> dict[str, d
         if "dataset" in spec:  # a figure computed from a dataset, not from training runs
             if spec["dataset"] not in config["datasets"]:
                 raise invalid(f"figures.{fid}.dataset", spec["dataset"],
-                               "a key of datasets: " + one_of(config["datasets"]),
-                               choices=config["datasets"])
+                              "a key of datasets: " + one_of(config["datasets"]),
+                              choices=config["datasets"])
             ds = substitute.get(spec["dataset"], spec["dataset"])
             spec["resolved_dataset"] = ds
             datasets[ds] = {"name": ds, **config["datasets"][ds]}
@@ -323,7 +323,7 @@ def sweep_points(exp: dict, key: str) -> list[dict]:
         vals = [v] if "key" in sw else v
         if not isinstance(vals, list) or len(vals) != len(keys):
             raise invalid(f"{key}.values[{i}]", v, f"a list of {len(keys)} numbers (one per key)"
-                           if "keys" in sw else "a number")
+                          if "keys" in sw else "a number")
         points.append({"name": sw["name"], "keys": keys, "values": vals,
                        "label": "-".join(format(float(x), "g") for x in vals)})
     return points
@@ -379,9 +379,9 @@ def _check_figures(figures: dict, experiments: dict) -> None:
                                                       else "")
                 if p["experiment"] not in experiments:
                     raise invalid(f"{key}.experiment", p["experiment"], one_of(experiments),
-                                   choices=experiments)
+                                  choices=experiments)
                 losses = experiments[p["experiment"]]["losses"]
                 if p["loss"] not in losses:
                     raise invalid(f"{key}.loss", p["loss"],
-                                   f"{one_of(losses)} (the losses of {p['experiment']})",
-                                   choices=losses)
+                                  f"{one_of(losses)} (the losses of {p['experiment']})",
+                                  choices=losses)

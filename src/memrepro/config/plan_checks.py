@@ -71,7 +71,7 @@ def _probe_epoch_errors(cell: dict) -> list[str]:
     """Listed probe epochs lie in 0..train.epochs (0: the initialisation)."""
     last, at = int(cell["train"]["epochs"]), f"experiments.{cell['experiment']}.probes"
     return [error_line(f"{at}.{name}.epochs[{i}]", e, f"an epoch 0..{last} (the last epoch: "
-                  f"train.epochs = {last}{_swept(cell, 'train.epochs')})")
+                       f"train.epochs = {last}{_swept(cell, 'train.epochs')})")
             for name, opts in (cell.get("probes") or {}).items()
             for i, e in enumerate((opts or {}).get("epochs") or []) if not 0 <= e <= last]
 
@@ -84,7 +84,7 @@ def _subset_errors(cell: dict, size: int | None) -> list[str]:
     swept = _swept(cell, "subset")
     key = f"experiments.{cell['experiment']}.{'sweep' if swept else 'subset'}"
     return [error_line(key, k, f"at most {size} (the training examples of dataset "
-                  f"{cell['dataset']!r}){swept}")]
+                       f"{cell['dataset']!r}){swept}")]
 
 
 def _model_need_errors(cell: dict, needs: dict) -> list[str]:
@@ -164,14 +164,14 @@ def _selector_errors(at: str, node: dict, runs: list[dict], items: list[dict]) -
         values = sorted({v for v in values if v is not None})
         if not has(values, node[key]):
             lines.append(error_line(f"{at}.{key}", node[key],
-                               f"{name_list(values)} (the {what} of the runs of {whose})"))
+                                    f"{name_list(values)} (the {what} of the runs of {whose})"))
     etas = node.get("etas")
     rates = sorted({float(c["noise"]["rate"]) for c in runs})
     if isinstance(etas, list) and etas and not any(has(rates, e) for e in etas):
         lines.append(error_line(f"{at}.etas", etas,
                                 f"a list naming at least one of {name_list(rates)}"
-                           f" (the noise rates of the runs of {whose}; a rate that this scale "
-                           "does not train is skipped)"))
+                                f" (the noise rates of the runs of {whose}; a rate that this scale "
+                                "does not train is skipped)"))
     return lines
 
 
@@ -184,9 +184,9 @@ def _subset_item_errors(at: str, panel: dict, partitions: dict) -> list[str]:
             continue
         if "part" in sub and sub["part"] not in PARTS:
             lines.append(error_line(f"{at}.subsets[{j}].part", sub["part"], one_of(PARTS),
-                               choices=PARTS))
+                                    choices=PARTS))
         if "partition" in sub and sub["partition"] not in partitions:
             lines.append(error_line(f"{at}.subsets[{j}].partition", sub["partition"],
-                               "a key of partitions: " + one_of(partitions),
-                               choices=partitions))
+                                    "a key of partitions: " + one_of(partitions),
+                                    choices=partitions))
     return lines

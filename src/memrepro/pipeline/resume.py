@@ -170,4 +170,3 @@ def forget_recorded(root: str | Path = ".") -> int:
     return n
 
 
-sweep = forget_recorded  # removed once the Snakefile imports forget_recorded
