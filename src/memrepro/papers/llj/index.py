@@ -37,7 +37,8 @@ NOTE = ("LLJ choices where the paper is silent: turn-over dropout keeps exactly 
         "the Gram matrix in closed form. Fig. 5's control trains without the difficult 20%, "
         "Fig. 6 on the easy or the difficult 20% alone; subset accuracies come from "
         "per-example correctness bits recorded every epoch. Fig. 9(b): CCT-2/3x2 (2 blocks, 2 "
-        "heads, width 128, a two-convolution tokenizer), Adam lr 5e-4. Fig. 10: 0 to 50,000 "
+        "heads, width 128, a two-convolution tokenizer), Adam lr 5e-4, 50 epochs at batch 256. "
+        "Fig. 10: 0 to 50,000 "
         "random labels in steps of 10,000.")
 
 OPTION_SCHEMAS = {
