@@ -170,7 +170,7 @@ def test_the_cross_paper_check_sees_every_import_form(tmp_path, monkeypatch):
     assert cross_paper_imports() == [
         "memrepro.papers.zz.mod:5 imports memrepro.papers.ar.lass",
         "memrepro.papers.zz.mod:7 imports memrepro.papers.ps",
-        "memrepro.papers.zz.mod:8 imports memrepro.papers.ar.sweep"]
+        "memrepro.papers.zz.mod:8 imports memrepro.papers.ar.sweep_curves"]
 
 
 # --- (c) no import cycle --------------------------------------------------------------------
@@ -233,6 +233,27 @@ def test_every_kind_in_params_resolves_in_the_catalog():
     assert len(kinds) >= len(params["figures"])  # every figure has a kind
     unknown = sorted(set(kinds) - set(catalog.figure_kinds()))
     assert not unknown, f"params.yaml kinds not in catalog.figure_kinds(): {unknown}"
+
+
+def kind_module_problems(kinds: dict) -> list[str]:
+    """A paper's figure kind ``k`` is drawn in ``memrepro.papers.<paper>.<k>``, so a reader goes
+    from a figure's ``kind:`` to its file by name; kinds that share one table may share a
+    ``<topic>_kinds`` module."""
+    out = []
+    for name, kind in kinds.items():
+        module = kind.draw.__module__
+        if is_paper(module) and module.rsplit(".", 1)[1] not in (name,) and \
+                not module.endswith("_kinds"):
+            out.append(f"kind {name!r} is drawn in {module}")
+    return out
+
+
+def test_each_paper_kind_lives_in_a_file_named_after_it():
+    assert not kind_module_problems(catalog.figure_kinds())
+    # the check can fail: a kind drawn in a module of another name is reported
+    from memrepro.papers.llj import score_histogram
+    assert kind_module_problems({"histogram": score_histogram.KIND}) == [
+        "kind 'histogram' is drawn in memrepro.papers.llj.score_histogram"]
 
 
 def test_merged_refuses_a_name_defined_twice():

@@ -14,8 +14,8 @@ from memrepro.papers.ar.regularizers import KIND as REGULARIZERS
 from memrepro.papers.ar.regularizers import build_regularizers_figure, regularizer_points
 from memrepro.papers.ar.series import KIND as SERIES
 from memrepro.papers.ar.series import build_series_figure, series_rows
-from memrepro.papers.ar.sweep import KIND as SWEEP
-from memrepro.papers.ar.sweep import (
+from memrepro.papers.ar.sweep_curves import KIND as SWEEP
+from memrepro.papers.ar.sweep_curves import (
     build_sweep_figure,
     run_statistic,
     sweep_statistics,

@@ -8,7 +8,7 @@ import pytest
 from memrepro import claims, io
 from memrepro.figures import write_figure
 from memrepro.papers.ar.claims import CLAIMS
-from memrepro.papers.ar.per_example import (
+from memrepro.papers.ar.per_example_rates import (
     KIND,
     class_dispersion,
     draw_per_example_rates,

@@ -13,7 +13,13 @@ import pytest
 
 from memrepro import io, paths
 from memrepro.figures import write_figure
-from memrepro.papers.llj import example_grid, grad_figure, histogram, schematic, subset_curves
+from memrepro.papers.llj import (
+    example_grid,
+    gradient_curves,
+    score_histogram,
+    subset_curves,
+    tod_schematic,
+)
 from memrepro.papers.llj.index import PAPER
 from memrepro.papers.llj.mask_hash import keep_mask
 from memrepro.papers.llj.subset_curves import moving_average
@@ -116,13 +122,13 @@ def histogram_entries():
 
 
 def test_histogram_table_scores_at_the_last_epoch_grouped_by_the_noise_file(tmp_path):
-    t = histogram.KIND.table(histogram_entries(), HIST_SPEC)
+    t = score_histogram.KIND.table(histogram_entries(), HIST_SPEC)
     b = t[t["panel"] == 1]
     assert b["id"].tolist() == [5, 1, 3, 0] and b["epoch"].tolist() == [3] * 4
     assert b["score"].tolist() == [0.0, 2.0, 4.0, 1.0]
     assert b["corrupted"].tolist() == [False, True, True, False]  # corrupted[ids]
     assert t[t["panel"] == 0]["corrupted"].sum() == 0 and len(t) == 10
-    fig = histogram.KIND.draw(roundtrip(t, tmp_path), HIST_SPEC)
+    fig = score_histogram.KIND.draw(roundtrip(t, tmp_path), HIST_SPEC)
     a_ax, b_ax = fig.get_axes()
     assert len(a_ax.get_lines()) == 1 and len(b_ax.get_lines()) == 2  # one mean line a group
     labels = [x.get_text() for x in b_ax.get_legend().get_texts()]
@@ -133,20 +139,22 @@ def test_histogram_table_scores_at_the_last_epoch_grouped_by_the_noise_file(tmp_
 
 def test_histogram_epoch_key_and_errors():
     entries = histogram_entries()
-    t = histogram.KIND.table(entries, {**HIST_SPEC, "epoch": 1, "panels": HIST_SPEC["panels"][1:]})
+    t = score_histogram.KIND.table(entries, {**HIST_SPEC, "epoch": 1,
+                                             "panels": HIST_SPEC["panels"][1:]})
     assert t["score"].tolist() == [9.0] * 4 and set(t["epoch"]) == {1}
     with pytest.raises(ValueError, match=r"panel 0 \(\(b\)\): epoch 7 is not allowed.*\[1, 3\]"):
-        histogram.KIND.table(entries, {**HIST_SPEC, "epoch": 7,
+        score_histogram.KIND.table(entries, {**HIST_SPEC, "epoch": 7,
                                        "panels": HIST_SPEC["panels"][1:]})
     no_eta = {**HIST_SPEC, "panels": [{"experiment": "tod", "loss": "cce"}]}
     with pytest.raises(ValueError, match=r"several noise rates \[0.0, 0.5\]; give 'eta'"):
-        histogram.KIND.table(entries, no_eta)
+        score_histogram.KIND.table(entries, no_eta)
     with pytest.raises(ValueError, match=r"bins 0 is not allowed"):
-        histogram.KIND.draw(histogram.KIND.table(entries, HIST_SPEC), {**HIST_SPEC, "bins": 0})
+        table = score_histogram.KIND.table(entries, HIST_SPEC)
+        score_histogram.KIND.draw(table, {**HIST_SPEC, "bins": 0})
     # the figure job waits for the noise files of its panels' runs
     plan = FakePlan(CLEAN, NOISY, make_cell("other", 0.5))
     spec = {**HIST_SPEC, "panels": HIST_SPEC["panels"][1:]}
-    assert histogram.KIND.extra_inputs(spec, plan) == [paths.cell_noise_path(NOISY)]
+    assert score_histogram.KIND.extra_inputs(spec, plan) == [paths.cell_noise_path(NOISY)]
 
 
 # --- subset_curves (Figs. 3, 5, 6) --------------------------------------------------------------
@@ -273,21 +281,21 @@ def test_grad_stats_are_per_epoch_means_over_defined_steps(tmp_path):
                               contrib_easy=[0, 1], contrib_difficult=[2, 2],
                               contrib_all=[1, 2])]
     entries = [(0, "(a)", 0, cell, files), (1, "(b)", 0, cell, files)]
-    t = grad_figure.KIND.table(entries, GRAD_SPEC)
+    t = gradient_curves.KIND.table(entries, GRAD_SPEC)
     got = {(r.epoch, r.statistic): (round(r.value, 12), r.steps) for r in t.itertuples()}
     assert got == {(1, "cos_easy"): (0.3, 2), (2, "cos_easy"): (0.2, 2),
                    (2, "cos_difficult"): (0.05, 2), (1, "contrib_easy"): (2.0, 3),
                    (1, "contrib_difficult"): (5.0, 3), (1, "contrib_all"): (1.0, 3),
                    (2, "contrib_easy"): (0.5, 2), (2, "contrib_difficult"): (2.0, 2),
                    (2, "contrib_all"): (1.5, 2)}
-    fig = grad_figure.KIND.draw(roundtrip(t, tmp_path), GRAD_SPEC)
+    fig = gradient_curves.KIND.draw(roundtrip(t, tmp_path), GRAD_SPEC)
     cos_ax, contrib_ax = fig.get_axes()
     assert [ln.get_color() for ln in cos_ax.get_lines()] == [BLUE, RED]
     assert [ln.get_color() for ln in contrib_ax.get_lines()] == [BLUE, RED, "black"]
     np.testing.assert_allclose(cos_ax.get_lines()[1].get_xdata(), [2.0])  # epoch 1 undefined
     np.testing.assert_allclose(contrib_ax.get_lines()[1].get_ydata(), [5.0, 2.0])
     with pytest.raises(ValueError, match=r"panel 0 \(\(a\)\): quantity 'cos' is not allowed"):
-        grad_figure.KIND.table(entries, {**GRAD_SPEC, "panels": [
+        gradient_curves.KIND.table(entries, {**GRAD_SPEC, "panels": [
             {**GRAD_SPEC["panels"][0], "quantity": "cos"}]})
 
 
@@ -358,21 +366,21 @@ def test_grid_draws_rgb_images_and_refuses_a_bad_pick(tmp_path):
 # --- tod_schematic (Fig. 1) ---------------------------------------------------------------------
 def test_schematic_table_is_the_real_masks_and_the_drawing_their_edges(tmp_path):
     spec = {"title": "Fig. 1", "ids": [3, 7], "seed": 2}
-    t = schematic.KIND.table(None, spec)
+    t = tod_schematic.KIND.table(None, spec)
     keep = keep_mask(2, 0, np.array([3, 7]), 8)
     assert t["kept"].to_numpy().reshape(2, 8).tolist() == keep.tolist()
     assert (t.groupby("example")["kept"].sum() == 4).all()
-    fig = schematic.KIND.draw(roundtrip(t, tmp_path), spec)
-    colours = [schematic.COLOURS["unmuted"], schematic.COLOURS["muted"]] * 2  # 4 axes
+    fig = tod_schematic.KIND.draw(roundtrip(t, tmp_path), spec)
+    colours = [tod_schematic.COLOURS["unmuted"], tod_schematic.COLOURS["muted"]] * 2  # 4 axes
     for ax, colour in zip(fig.get_axes(), colours, strict=True):
         active = [ln for ln in ax.get_lines() if ln.get_color() == colour]
         assert len(active) == 4 * 4 + 4 * 3  # inputs x kept + kept x outputs
         assert len(ax.get_lines()) == 4 * 8 + 8 * 3
     assert_written(fig, tmp_path)
     with pytest.raises(ValueError, match=r"ids \[1, 1\] is not allowed"):
-        schematic.KIND.table(None, {"title": "x", "ids": [1, 1]})
+        tod_schematic.KIND.table(None, {"title": "x", "ids": [1, 1]})
     with pytest.raises(ValueError, match=r"hidden 1 is not allowed"):
-        schematic.KIND.table(None, {"title": "x", "hidden": 1})
+        tod_schematic.KIND.table(None, {"title": "x", "hidden": 1})
 
 
 # --- the index ----------------------------------------------------------------------------------

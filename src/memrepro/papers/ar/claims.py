@@ -9,7 +9,7 @@ from memrepro.claims import Claim, final_metric, slope_interval
 def _fig1_dispersion(noise, eta):
     """Fig. 1: the within-class dispersion of the panel trained with this noise (name, rate):
     the spread of its per-example rates around their class means over Binomial's
-    (memrepro.papers.ar.per_example.class_dispersion)."""
+    (memrepro.papers.ar.per_example_rates.class_dispersion)."""
     def measure(tables):
         d = tables["ar/fig1"]
         d = d[(d["curve"] == "measured") & (d["noise"] == noise) & (abs(d["eta"] - eta) < 1e-9)]

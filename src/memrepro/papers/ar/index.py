@@ -10,11 +10,11 @@ from memrepro.paper import Paper
 from memrepro.papers.ar import (
     claims,
     filters,
-    per_example,
+    per_example_rates,
     regularizers,
     sensitivity_kinds,
     series,
-    sweep,
+    sweep_curves,
 )
 
 NOTE = ("AR choices where the paper is silent: the test set serves as the validation set; "
@@ -75,10 +75,11 @@ OPTION_SCHEMAS = {
 PAPER = Paper(
     claims=claims.CLAIMS,
     citation="Arpit et al. 2017, \"A Closer Look at Memorization in Deep Networks\"",
-    kinds={"per_example_rates": per_example.KIND, "filters": filters.KIND,
+    kinds={"per_example_rates": per_example_rates.KIND, "filters": filters.KIND,
            "gini": sensitivity_kinds.GINI,
            "class_sensitivity": sensitivity_kinds.CLASS_SENSITIVITY,
-           "sweep_curves": sweep.KIND, "series": series.KIND, "regularizers": regularizers.KIND},
+           "sweep_curves": sweep_curves.KIND, "series": series.KIND,
+           "regularizers": regularizers.KIND},
     # AR Figs. 7-9: the CSR stays small, so its axis follows the data
     metric_styles={"csr": MetricStyle("critical sample ratio", (0, (3, 1, 1, 1, 1, 1)),
                                       marker="o", axis="critical sample ratio (%)",

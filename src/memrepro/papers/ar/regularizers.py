@@ -20,7 +20,7 @@ from memrepro.figures import (
     close_to,
     layout,
 )
-from memrepro.papers.ar.sweep import run_statistic
+from memrepro.papers.ar.sweep_curves import run_statistic
 from memrepro.tables import figure_table
 
 

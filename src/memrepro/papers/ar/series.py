@@ -18,7 +18,7 @@ from memrepro.figures import (
     close_to,
     layout,
 )
-from memrepro.papers.ar.sweep import axis_label
+from memrepro.papers.ar.sweep_curves import axis_label
 from memrepro.tables import figure_table
 
 

@@ -11,10 +11,10 @@ from memrepro.paper import Paper
 from memrepro.papers.llj import (
         claims,
         example_grid,
-        grad_figure,
-        histogram,
-        schematic,
+        gradient_curves,
+        score_histogram,
         subset_curves,
+        tod_schematic,
 )
 
 NOTE = ("LLJ choices where the paper is silent: turn-over dropout keeps exactly half of the "
@@ -88,9 +88,9 @@ PAPER = Paper(
     claims=claims.CLAIMS,
     citation=('Liu, Lin & Jaggi 2022, "Understanding Memorization from the Perspective of '
               'Optimization via Efficient Influence Estimation"'),
-    kinds={"score_histogram": histogram.KIND, "subset_curves": subset_curves.KIND,
-           "gradient_curves": grad_figure.KIND, "example_grid": example_grid.KIND,
-           "tod_schematic": schematic.KIND},
+    kinds={"score_histogram": score_histogram.KIND, "subset_curves": subset_curves.KIND,
+           "gradient_curves": gradient_curves.KIND, "example_grid": example_grid.KIND,
+           "tod_schematic": tod_schematic.KIND},
     # LLJ Fig. 9: training accuracy of the two sub-networks of a turn-over dropout model
     metric_styles={"tod_unmuted_acc": MetricStyle("unmuted sub-network (train acc.)", "-"),
                    "tod_muted_acc": MetricStyle("muted sub-network (train acc.)", "--")},
