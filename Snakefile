@@ -44,8 +44,9 @@ config.clear()
 config.update(merge_sources(SOURCES))
 if workflow.is_main_process:
     for _unread in unlisted_paper_files(workflow.basedir, config):
-        sys.stderr.write(f"memrepro: {_unread} is not read: params.yaml `papers` does not "
-                         "list it\n")
+        sys.stderr.write(
+            f"memrepro: {_unread} is not read: params.yaml `papers` does not " "list it\n"
+        )
 
 
 # The image for `--sdm apptainer` (docs/container.md); unused without that flag.

@@ -67,8 +67,9 @@ def load_params():
 
 def write_params(path, cfg):
     """Write a whole configuration (``load_params()``, changed) to ``path`` as one params.yaml
-    that lists no paper's file, so that it alone is read."""
-    cfg = {k: v for k, v in cfg.items() if k != "papers"}
+    that lists no paper's file (``papers: []``, kept for DVC's params), so that it alone is
+    read."""
+    cfg = {**cfg, "papers": []}
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
 
 
@@ -78,8 +79,8 @@ def _panel_series(figure):
 
 
 def small_params(path, keep=("ar/fig7", "ps/symmetry")):
-    """Write the project's configuration to ``path`` (a params.yaml, read alone: ``papers``
-    dropped) reduced to build only the figures ``keep``: the other figures go, and so do the
+    """Write the project's configuration to ``path`` (a params.yaml, read alone: ``papers:
+    []``) reduced to build only the figures ``keep``: the other figures go, and so do the
     experiments that no remaining figure uses (from every scale's overlay too, which may only
     name existing experiments and figures). Done on the loaded, merged mappings, so the
     anchors and the files they came from do not matter."""

@@ -17,6 +17,7 @@ import re
 import shlex
 
 import pytest
+import yaml
 from conftest import ROOT
 
 # design-notes.md is a history: it names files as they were when each note was written
@@ -89,9 +90,14 @@ def commands(text: str) -> list[list[str]]:
 
 
 def rules() -> set[str]:
+    """The rules written in the Snakefile and workflow/rules, and the per-paper targets it
+    makes in a loop: ``figures_<paper>`` for each paper params.yaml lists (and the docs'
+    example paper)."""
     files = [ROOT / "Snakefile", *sorted((ROOT / "workflow/rules").glob("*.smk"))]
-    return {m for f in files for m in re.findall(r"^(?:rule|checkpoint) (\w+):", f.read_text(),
-                                                 re.M)}
+    written = {m for f in files for m in re.findall(r"^(?:rule|checkpoint) (\w+):",
+                                                    f.read_text(), re.M)}
+    papers = yaml.safe_load((ROOT / "params.yaml").read_text())["papers"]
+    return written | {f"figures_{p}" for p in [*papers, *PLACEHOLDERS]}
 
 
 def path_problem(token: str) -> str | None:
@@ -100,7 +106,8 @@ def path_problem(token: str) -> str | None:
         return None
     parts = []
     for part in token.rstrip("/").split("/"):
-        if any(c in part for c in "<{[") or part in ("...", "…") or part in PLACEHOLDERS:
+        if any(c in part for c in "<{[") or part in ("...", "…") or \
+                part.split(".")[0] in PLACEHOLDERS:
             break
         parts.append(part)
     rel = "/".join(parts)

@@ -19,8 +19,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-import yaml
-from conftest import hang_limit, small_params, snakemake
+from conftest import hang_limit, small_params, snakemake, write_params
 
 from memrepro import catalog, claims
 from memrepro.pipeline.figure_jobs import (
@@ -143,7 +142,7 @@ def test_the_report_opens_on_a_gallery_in_figure_order(workdir, tmp_path):
                                      "title": "AR Fig. 12: a copy of Fig. 7"}
     params["figures"]["ps/fig7"] = {**params["figures"]["ar/fig7"],  # the same file name
                                     "title": "PS Fig. 7: a copy of AR Fig. 7"}
-    (workdir / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    write_params(workdir / "params.yaml", params)
     built = snakemake(workdir, "--cores", "2", "figures")
     assert built.returncode == 0, built.stderr[-3000:]
     rep = snakemake(workdir, "--report", "results/report.html", "figures")
