@@ -1,8 +1,8 @@
-"""A smoke build through a real single-node SLURM cluster (workflow/profiles/slurm).
+"""A smoke build through a real single-node SLURM cluster (profiles/slurm).
 
 The test starts munged, slurmctld and slurmd from the Debian packages (slurm-wlm, munge) on
 localhost, everything in a temporary directory, and runs `snakemake --workflow-profile
-workflow/profiles/slurm figures` on a small plan (AR Fig. 7 and PS's symmetry table: every
+profiles/slurm figures` on a small plan (AR Fig. 7 and PS's symmetry table: every
 kind of job, data to claims, two of them training jobs): every job goes through sbatch,
 training jobs ask for a GPU (two stand-in GPUs backed by /dev/null and /dev/zero), the others
 for none. The whole smoke DAG proves nothing more and took 925 s on 2 cores (96 jobs):
@@ -36,7 +36,7 @@ pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
 TOOLS = ("munged", "slurmctld", "slurmd", "sbatch", "srun", "squeue", "scontrol", "sinfo")
 DEFAULT_CONF = Path("/etc/slurm/slurm.conf")
-PROFILE = "workflow/profiles/slurm"
+PROFILE = "profiles/slurm"
 N_GPUS = 2  # two stand-in GPUs: two training jobs can run side by side on the two cores
 # printed into every job's log by the TaskProlog below: what the job itself saw
 PROLOG_TAG = "memrepro-slurm-test:"
@@ -267,7 +267,7 @@ def test_smoke_build_through_slurm(slurm_cluster, workdir, monkeypatch):
     elapsed = time.time() - t0
     log = res.stdout + res.stderr
     assert res.returncode == 0, log[-5000:]
-    assert "workflow specific profile workflow/profiles/slurm" in log
+    assert "workflow specific profile profiles/slurm" in log
 
     # every figure file was written
     plan = resolve(load_config(workdir))
