@@ -304,3 +304,25 @@ def test_bad_settings_are_refused_with_their_key():
     ctx = plain.hook_context
     with pytest.raises(ValueError, match=r"probes\.tod"):
         llj.measure_tod({}, ctx, 0, plain.logits("train"))
+
+
+def test_scores_and_correctness_bits_are_float32_under_the_engines_autocast():
+    """On CUDA the engine trains under bf16 autocast (``ctx.amp``); the memorization scores
+    (a difference of two nearby losses) and the correctness bits are computed in float32
+    anyway. CPU bf16 autocast stands in for CUDA's: the outputs equal those without it, while
+    the same pass under bf16 does move the scores (so the check can fail)."""
+    import contextlib
+    import dataclasses
+
+    _, datas = _data()
+    spec = _spec(probes={"tod": {"epochs": [1]}, "correctness": {"every": 1}}, turnover={})
+    ctx = GroupTrainer([spec], datas, **HOOKS).hook_context
+    plain = dataclasses.replace(ctx, amp=contextlib.nullcontext, state={})
+    bf16 = dataclasses.replace(ctx, amp=lambda: torch.autocast("cpu", dtype=torch.bfloat16),
+                               state={})
+    for name, value in llj._tod_pass(plain).items():
+        torch.testing.assert_close(llj._tod_pass(bf16)[name], value, rtol=0, atol=0)
+    torch.testing.assert_close(llj._correct_on_all(bf16), llj._correct_on_all(plain))
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # what the probe used to compute
+        rounded = llj._tod_pass(plain)
+    assert not torch.equal(rounded["loss_muted"], llj._tod_pass(plain)["loss_muted"])

@@ -143,8 +143,9 @@ def _tod_pass(ctx: HookContext) -> dict[str, torch.Tensor]:
         y = d.y_noisy[:, start:start + b]
         for mode, flip in (("unmuted", False), ("muted", True)):
             masks = tod_masks(seeds, ids, widths, flip=flip)
-            with ctx.amp():
-                logits = ctx.group(xb, per_model, masks=masks).float()
+            # float32, outside the engine's autocast (bf16 on CUDA): a score is a difference
+            # of two nearby losses, which bf16 rounds
+            logits = ctx.group(xb, per_model, masks=masks).float()
             loss = torch.stack([fn(logits[i], y[i]).float()
                                 for i, fn in enumerate(ctx.loss_fns)])
             parts.setdefault(f"loss_{mode}", []).append(loss)
@@ -199,8 +200,7 @@ def _correct_on_all(ctx: HookContext) -> torch.Tensor:
     ctx.group.train(False)
     out, start = [], 0
     for xb, per_model in d.eval_batches("all", ctx.eval_batch):
-        with ctx.amp():
-            pred = ctx.group(xb, per_model).float().argmax(2)
+        pred = ctx.group(xb, per_model).float().argmax(2)  # float32, as the scores
         out.append(pred == d.y_all[:, start:start + pred.shape[1]])
         start += pred.shape[1]
     return torch.cat(out, 1)
