@@ -55,6 +55,17 @@ def test_default_plan_has_the_ps_grid():
     assert cell["train"]["schedule"]["milestones"] == [100, 150]
 
 
+def test_every_md_run_has_ten_seeds_at_paper_scale():
+    """MD Sec. 4.1: "We conducted each experiment ten times with different seeds", Figs. 1
+    and 2 alike (Fig. 2 repeats the experiments for other feature dimensions M)."""
+    paper = resolve({**load_params(), "scale": "paper"})
+    md = [e for e in paper.experiments if e.startswith("md_")]
+    assert {"md_mnist", "md_dim_mnist", "md_dim_cifar10"} <= set(md)
+    for exp in md:
+        seeds = {c["seed"] for c in paper.cells_of(exp)}
+        assert seeds == set(range(10)), (exp, sorted(seeds))
+
+
 def test_scale_overlay_merges_dicts_and_replaces_lists():
     base = {"a": {"b": 1, "c": [1, 2]}, "d": 2}
     assert deep_merge(base, {"a": {"c": [3]}}) == {"a": {"b": 1, "c": [3]}, "d": 2}
@@ -153,12 +164,12 @@ def test_dry_run_plans_paper_grid_without_network(workdir):
     out = res.stdout + res.stderr
     # PS: 44 cells, one job each; AR Fig. 1: 3 groups of 100 networks; AR Figs. 5-11: 250
     # cells with one seed, one job each; LLJ: 17 cells with one seed, one job each; MD: 1,280
-    # (Fig. 1) + 300 (Fig. 2) cells in groups of at most 40
-    assert "2191 training cells planned in 358 training job(s)" in out
+    # (Fig. 1) + 600 (Fig. 2, 10 seeds) cells in groups of at most 40
+    assert "2491 training cells planned in 364 training job(s)" in out
     table = out[out.index("Job stats"):out.index("total")]
     train_jobs = [int(line.split()[1]) for line in table.splitlines()
                   if line.startswith("train_")]  # one rule per group, one job each
-    assert len(train_jobs) == 358 and sum(train_jobs) == 358
+    assert len(train_jobs) == 364 and sum(train_jobs) == 364
     assert not (workdir / "results").exists() and not (workdir / "resources").exists()
 
 
