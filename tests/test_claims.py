@@ -190,3 +190,36 @@ def test_spearman_known_answers():
     assert claims.spearman([1, 2, np.nan, 4], [1, 3, 2, 4]) == pytest.approx(1.0)  # pair left out
     assert np.isnan(claims.spearman([1, 2, 3], [7, 7, 7]))  # a constant side
     assert np.isnan(claims.spearman([1], [2]))
+
+
+def test_md3_measures_the_lines_the_figure_draws():
+    """MD-3 (Sec. 4.1: NC1_test grows "approximately linear[ly]" with mem for CE and LS "when
+    mem is not large") takes the R^2 of Fig. 1's own fit lines: per loss, through the seed
+    means with mem at most the panel's median. Points on a line below the median and far off
+    it above: holds (a fit through every point would not); scattered below the median: fails."""
+    from memrepro.papers.md.claims import CLAIMS
+
+    md3 = next(c for c in CLAIMS if c.id == "MD-3")
+    etas = [0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4]
+
+    def table(nc1_of):
+        rows = [{"panel": p, "series": k, "series_label": loss, "loss": loss, "eta": e,
+                 "seed": s, "mem": m, "nc1_test": nc1_of(m, e)}
+                for p in range(2) for k, (loss, scale) in enumerate((("cce", 10.0),
+                                                                      ("ls", 7.0)))
+                for e in etas for s in (0, 1) for m in [scale * (1 + 10 * e)]]
+        return {"md/fig1": pd.DataFrame(rows)}
+
+    def bent(m, e):  # a line up to mem 30, then far above it
+        return 0.1 * m + (0.0 if m <= 30 else 0.02 * (m - 30) ** 2)
+
+    def scattered(m, e):
+        return 0.1 * m + (1.5 if etas.index(e) % 2 else -1.5)
+
+    line = claims.evaluate_one(md3, table(bent), "paper")
+    noisy = claims.evaluate_one(md3, table(scattered), "paper")
+    assert line["value"] == pytest.approx(1.0) and line["verdict"] == claims.HOLDS
+    assert noisy["value"] < 0.8 and noisy["verdict"] == claims.FAILS
+    # the measure it replaces, one fit through all CE and LS points, misses the line
+    d = table(bent)["md/fig1"]
+    assert np.corrcoef(d["mem"], d["nc1_test"])[0, 1] ** 2 < 0.8
