@@ -249,8 +249,8 @@ def _with_mine(epochs=3):
 def test_the_overlay_announces_what_it_changed_in_a_users_experiment():
     lines = overlay_changes(resolve(_with_mine(), check_files=False))
     assert "smoke overlay: train.epochs 3 -> 10 in 1 experiment (mine)" in lines
-    assert "smoke overlay: dataset mnist -> digits in 15 experiments (ar_capacity_randx, " \
-        "ar_capacity_randy, ar_fig1_randx, +12 more)" in lines
+    assert "smoke overlay: dataset mnist -> digits in 16 experiments (ar_capacity_randx, " \
+        "ar_capacity_randy, ar_fig1_randx, +13 more)" in lines
     assert ("smoke overlay: train.epochs 1000 -> 20 in 2 experiments (ar_capacity_randx, "
             "ar_capacity_randy)") in lines
     assert "smoke overlay: model.name resnet32 -> resnet_cifar in 1 experiment " \
@@ -263,8 +263,8 @@ def test_the_overlay_announces_what_it_changed_in_a_users_experiment():
     assert "quick overlay: subset unset -> 10000 in 22 experiments (ar_capacity_randx, " \
         "ar_capacity_randy, ar_cifar_randx, +19 more)" in quick
     paper = overlay_changes(resolve({**_with_mine(), "scale": "paper"}, check_files=False))
-    assert paper == ["paper overlay: train.checkpoint_every unset -> 10 in 38 experiments "
-                     "(ar_capacity_randx, ar_capacity_randy, ar_cifar_randx, +35 more)"]
+    assert paper == ["paper overlay: train.checkpoint_every unset -> 10 in 39 experiments "
+                     "(ar_capacity_randx, ar_capacity_randy, ar_cifar_randx, +36 more)"]
     unchanged = _with_mine(epochs=10)
     unchanged["scales"]["paper"] = {}
     assert overlay_changes(resolve({**unchanged, "scale": "paper"}, check_files=False)) == []

@@ -33,6 +33,7 @@ NOTE = ("LLJ choices where the paper is silent: turn-over dropout keeps exactly 
         "0 from the unchanged and from the changed labels. Partitions (Figs. 5-8): the lowest "
         "20% of scores are easy, the highest 20% difficult; test-set scores from a run "
         "trained on train and test together. Fig. 3: centred 5-epoch moving average; Fig. 4: "
+        "its own run at App. A's MNIST lr 0.06 (App. A switches only Fig. 3 to 0.01), "
         "per-step values averaged per epoch; per-example gradients over all parameters, from "
         "the Gram matrix in closed form. Fig. 5's control trains without the difficult 20%, "
         "Fig. 6 on the easy or the difficult 20% alone; subset accuracies come from "
