@@ -32,7 +32,7 @@ saves launches but not bytes. For each group size G this measures, on synthetic 
   real traffic: its share of the peak is a lower bound on how busy HBM is.
 - on CUDA (or with ``--peak-gbs``), that bandwidth against the device's peak HBM bandwidth.
 - GPU-hours for MD's paper grid at the best measured rate: total model-steps / rate / 3600,
-  Fig. 1 = 1.71e8 model-steps (1,280 runs), Fig. 2 = 3.4e7 (notes Part D.1); training only
+  Fig. 1 = 1.71e8 model-steps (1,280 runs), Fig. 2 = 6.8e7 (600 runs); training only
   (the evaluation fraction above says what an evaluation every epoch adds). The estimate
   applies to the width measured: ``--md-width`` narrows the MLP for a CPU run.
 """
