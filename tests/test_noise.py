@@ -2,7 +2,10 @@
 
 import numpy as np
 import pytest
+import torch
 
+from memrepro.data import channel_stats
+from memrepro.device_data import GroupData, to_device_many
 from memrepro.noise import apply_noise, replace_inputs
 
 N, K = 20_000, 10
@@ -62,6 +65,85 @@ def test_random_inputs_and_unique_class():
     assert abs(out[mask].mean() - 150) < 5 and abs(out[mask].std() - 50) < 5
     u = apply_noise("unique_class", Y[:50], K, 1.0, seed=0)
     assert u.num_classes == 50 and np.array_equal(u.labels, np.arange(50))
+
+
+def _sparse_images(n=400, side=8, seed=0):
+    """uint8 (n, 2, side, side): channel 0 is 0 w.p. 0.7 else 200 (mean 60, sd 91.7: a
+    Gaussian with these clips to 0 a quarter of the time), channel 1 uniform on 0..255."""
+    rng = np.random.default_rng(seed)
+    x = np.zeros((n, 2, side, side), np.uint8)
+    x[:, 0] = np.where(rng.random((n, side, side)) < 0.7, 0, 200)
+    x[:, 1] = rng.integers(0, 256, (n, side, side))
+    return x
+
+
+def _matches_data_moments(noise: np.ndarray, x: np.ndarray) -> bool:
+    """Each channel's sample mean and sd of ``noise`` within 5 standard errors of the
+    population mean and sd of ``x`` (k i.i.d. normal draws: s.e. sd/sqrt(k) of the mean,
+    about sd/sqrt(2(k-1)) of the sd)."""
+    k = noise.shape[0] * noise.shape[2] * noise.shape[3]
+    for c in range(x.shape[1]):
+        mu, sd = x[:, c].astype(np.float64).mean(), x[:, c].astype(np.float64).std()
+        z = noise[:, c].astype(np.float64)
+        if abs(z.mean() - mu) > 5 * sd / np.sqrt(k) or \
+                abs(z.std() - sd) > 5 * sd / np.sqrt(2 * (k - 1)):
+            return False
+    return True
+
+
+def test_replaced_rows_carry_unclipped_gaussian_noise_with_the_data_moments():
+    # AR Sec. 2: noise "matching the real dataset's mean and variance"
+    x = _sparse_images()
+    mask = np.zeros(len(x), bool)
+    mask[1::2] = True
+    out = replace_inputs(x, mask, seed=11)
+    assert out.dtype == np.float32 and out.shape == x.shape
+    assert _matches_data_moments(out[mask], x)
+    assert (out[mask] < 0).any() and (out[mask] != np.rint(out[mask])).any()
+    # the former rounding and clipping to 0..255 biases channel 0 far beyond sampling error
+    assert not _matches_data_moments(np.clip(np.rint(out[mask]), 0, 255), x)
+
+
+def test_replace_inputs_keeps_clean_rows_and_repeats_for_a_seed():
+    x = _sparse_images(n=50)
+    mask = np.arange(50) % 3 == 0
+    a, b = replace_inputs(x, mask, seed=5), replace_inputs(x, mask, seed=5)
+    assert np.array_equal(a[~mask], x[~mask].astype(np.float32))
+    assert np.array_equal(a, b)
+    assert not np.array_equal(a[mask], replace_inputs(x, mask, seed=6)[mask])
+    none = replace_inputs(x, np.zeros(50, bool), seed=5)
+    assert none.dtype == np.float32 and np.array_equal(none, x.astype(np.float32))
+
+
+def test_replace_inputs_refuses_float_images_and_a_wrong_mask():
+    x = _sparse_images(n=4)
+    with pytest.raises(ValueError, match="allowed: uint8"):
+        replace_inputs(x.astype(np.float32), np.ones(4, bool), 0)
+    with pytest.raises(ValueError, match="allowed: bool of shape"):
+        replace_inputs(x, np.ones(3, bool), 0)
+
+
+def test_float_channel_stats_agree_with_the_exact_integer_ones():
+    x = _sparse_images(n=30)
+    (m8, s8), (mf, sf) = channel_stats(x), channel_stats(x.astype(np.float32))
+    assert np.allclose(m8, mf, rtol=0, atol=1e-12) and np.allclose(s8, sf, rtol=0, atol=1e-12)
+
+
+def test_randx_cells_train_on_the_float_noise_standardised_by_their_own_set():
+    x = _sparse_images(n=60)
+    y = np.arange(60) % 2
+    mask = np.arange(60) < 30
+    noisy = {"labels": y, "corrupted": mask, "inputs_replaced": mask, "input_seed": np.array([9])}
+    d = to_device_many({"x_train": x, "y_train": y, "x_test": x, "y_test": y}, [noisy], 2,
+                       torch.device("cpu"))[0]
+    assert d.x.dtype == torch.float32 and d.x_test.dtype == torch.uint8
+    assert np.array_equal(d.x.numpy(), replace_inputs(x, mask, 9))
+    g = GroupData.of([d])
+    xb, _ = g.train_batch(torch.arange(60)[None])
+    # standardised by the statistics of the set as trained: per channel mean 0, sd 1
+    assert torch.allclose(xb.mean(dim=(0, 2, 3)), torch.zeros(2), atol=1e-5)
+    assert torch.allclose(xb.std(dim=(0, 2, 3), unbiased=False), torch.ones(2), atol=1e-5)
+    assert (xb[:30] < (0 - g.mean[0]) / g.std[0]).any()  # below the image of pixel value 0
 
 
 def test_same_seed_same_labels_different_seed_different():

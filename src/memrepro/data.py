@@ -173,7 +173,11 @@ def _load_derived(spec: dict, data_dir: Path, key: str) -> tuple[dict, Any, list
 
 
 def channel_stats(x: np.ndarray) -> tuple[list[float], list[float]]:
-    """Exact per-channel mean and (population) std of ``x / 255`` from integer sums."""
+    """Per-channel mean and (population) std of ``x / 255``: exact from integer sums for
+    uint8 images; for float images on the 0-255 scale (randX's unclipped noise,
+    ``memrepro.noise.replace_inputs``) from float64 sums, mean first, then squared deviations."""
+    if np.issubdtype(x.dtype, np.floating):
+        return _float_channel_stats(x)
     s, ss = np.zeros(x.shape[1], np.int64), np.zeros(x.shape[1], np.int64)
     for i in range(0, len(x), 1024):
         b = x[i:i + 1024].astype(np.int64)
@@ -184,6 +188,21 @@ def channel_stats(x: np.ndarray) -> tuple[list[float], list[float]]:
     std = [math.sqrt((n * int(q) - int(a) ** 2) / (n * n * 255**2))
            for a, q in zip(s, ss, strict=True)]
     return mean, std
+
+
+def _float_channel_stats(x: np.ndarray) -> tuple[list[float], list[float]]:
+    """``channel_stats`` of float images, two passes over 1024-row chunks in float64."""
+    n = x.shape[0] * x.shape[2] * x.shape[3]
+    s = np.zeros(x.shape[1], np.float64)
+    for i in range(0, len(x), 1024):
+        s += x[i:i + 1024].astype(np.float64).sum(axis=(0, 2, 3))
+    mean = s / n
+    ss = np.zeros(x.shape[1], np.float64)
+    for i in range(0, len(x), 1024):
+        d = x[i:i + 1024].astype(np.float64) - mean.reshape(1, -1, 1, 1)
+        ss += (d * d).sum(axis=(0, 2, 3))
+    return ([float(m / 255) for m in mean],
+            [math.sqrt(float(q) / n) / 255 for q in ss])
 
 
 def prepare(spec: dict, root: str | Path, out_npz: str | Path, out_json: str | Path) -> dict:

@@ -2,7 +2,9 @@
 
 No DataLoader: the whole prepared dataset is one uint8 tensor on the device, a batch is an
 index gather, and normalisation (x / 255 - mean) / std runs on the gathered batch. Cells of
-one group share the image tensor unless their noise replaced inputs (randX).
+one group share the image tensor unless their noise replaced inputs (randX). A randX cell's
+training images are float32 on the same 0-255 scale (``memrepro.noise.replace_inputs``: its
+Gaussian noise is neither rounded nor clipped); normalisation treats both dtypes alike.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ __all__ = ["GroupData", "TrainData", "pick_device", "subset_indices", "to_device
 
 @dataclass
 class TrainData:
-    """Tensors of one cell on its device; labels int64, images uint8 NCHW."""
+    """Tensors of one cell on its device; labels int64, images NCHW: uint8, or float32 on the
+    0-255 scale when the noise replaced inputs (randX; test images stay uint8)."""
     x: torch.Tensor
     y_noisy: torch.Tensor
     y_clean: torch.Tensor
@@ -157,7 +160,8 @@ class GroupData:
         return self.x.shape[1 if self.per_model_x else 0]
 
     def normalize(self, xb: torch.Tensor) -> torch.Tensor:
-        """uint8 -> float, scaled to [0, 1] and standardised per channel, on the device."""
+        """uint8 (or randX's float32, 0-255 scale) -> float, divided by 255 and standardised
+        per channel, on the device."""
         out = (xb.float() / 255.0 - self.mean) / self.std
         return out.contiguous(memory_format=torch.channels_last) if self.channels_last else out
 

@@ -124,15 +124,31 @@ def unique_class(y: np.ndarray, k: int, rate: float, rng: np.random.Generator) -
 
 
 def replace_inputs(x: np.ndarray, mask: np.ndarray, seed: int) -> np.ndarray:
-    """Return a copy of uint8 images x (N,C,H,W) whose masked rows are Gaussian noise with
-    the per-channel mean and standard deviation of x, rounded and clipped to 0..255."""
-    out = x.copy()
-    if not mask.any():
+    """AR Sec. 2 randX: a float32 copy of uint8 images x (N,C,H,W) on the 0-255 pixel scale
+    whose masked rows are i.i.d. Gaussian noise with the per-channel mean and (population)
+    standard deviation of x. The noise is real-valued, neither rounded nor clipped to 0..255
+    (clipping would bias it: on MNIST a third of it would clip to 0); unmasked rows keep their
+    integer values exactly. float32 even when nothing is masked, so every cell of a
+    ``random_inputs`` noise holds images of one dtype."""
+    from .data import channel_stats  # exact, from integer sums
+
+    x = np.asarray(x)
+    if x.dtype != np.uint8 or x.ndim != 4:
+        raise ValueError(f"replace_inputs: x has dtype {x.dtype} and shape {x.shape}; "
+                         "allowed: uint8 images (N, C, H, W)")
+    mask = np.asarray(mask)
+    if mask.dtype != bool or mask.shape != x.shape[:1]:
+        raise ValueError(f"replace_inputs: mask has dtype {mask.dtype} and shape {mask.shape}; "
+                         f"allowed: bool of shape ({x.shape[0]},)")
+    out = x.astype(np.float32)
+    rows = np.flatnonzero(mask)
+    if rows.size == 0:
         return out
-    xf = x.astype(np.float64)
-    mean = xf.mean(axis=(0, 2, 3), keepdims=True)
-    std = xf.std(axis=(0, 2, 3), keepdims=True)
+    mean, std = (255.0 * np.asarray(v, dtype=np.float64).reshape(1, -1, 1, 1)
+                 for v in channel_stats(x))
     rng = np.random.default_rng(int(seed))
-    z = rng.standard_normal((int(mask.sum()), *x.shape[1:])) * std + mean
-    out[mask] = np.clip(np.rint(z), 0, 255).astype(np.uint8)
+    for i in range(0, rows.size, 4096):  # float64 draws in chunks: bounded host memory
+        chunk = rows[i:i + 4096]
+        z = rng.standard_normal((chunk.size, *x.shape[1:]))
+        out[chunk] = (z * std + mean).astype(np.float32)
     return out

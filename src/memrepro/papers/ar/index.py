@@ -18,9 +18,12 @@ from memrepro.papers.ar import (
 )
 
 NOTE = ("AR choices where the paper is silent: the test set serves as the validation set; "
-        "randX replaces a share eta of the training inputs by Gaussian noise with the "
-        "data's per-channel mean and variance, randY a share eta of the labels by uniform "
-        "draws. CSR: the share of the first `examples` test images for which LASS (alpha "
+        "randX replaces a share eta of the training inputs by independent Gaussian noise with the "
+        "data's per-channel mean and variance, real-valued on the 0-255 scale (neither rounded "
+        "nor clipped to the pixel range, which would shift those moments: on MNIST a third of "
+        "the draws fall below 0; such a run holds its images as float32), and normalises with "
+        "the statistics of the set as trained; randY replaces a share eta of the labels by "
+        "uniform draws. CSR: the share of the first `examples` test images for which LASS (alpha "
         "0.25, beta 0.2, box radius 0.3 on the 0-255 scale, at most max_iter steps) finds a "
         "point with another predicted class (a lower bound). LASS ascends the cross-entropy of "
         "the class predicted at x (the printed Alg. 1 is garbled), clipped to the pixel range. "
