@@ -15,6 +15,7 @@ from memrepro.pipeline.jobenv import put_on_pythonpath
 from memrepro.pipeline.resume import forget_recorded
 from memrepro.pipeline.snakemake_locks import guard as guard_snakemake_locks
 from memrepro.pipeline.watchdog import clear_stale_locks
+from memrepro.rehearsal import plan as rehearsal
 
 min_version("9.0")
 
@@ -61,6 +62,16 @@ try:
     PLAN = resolve(config, schema_path=SCHEMA, sources=SOURCES)
 except ConfigError as err:
     sys.exit(err.refusal())
+# A rehearsal (`memrepro rehearse`, docs/rehearsal.md): the plan's every job for a few steps at
+# its real shapes, in a directory of its own; REAL keeps what the real jobs would do.
+REHEARSAL = rehearsal.settings(config)
+REAL = {}
+if REHEARSAL:
+    try:
+        rehearsal.check_directory(Path.cwd())
+        REAL = rehearsal.rehearse(PLAN, REHEARSAL)
+    except ValueError as err:
+        sys.exit(f"memrepro: {err}")
 if workflow.is_main_process:  # what the scale's overlay changed, once (not in cluster jobs)
     sys.stderr.write("".join(f"memrepro: {line}\n" for line in overlay_changes(PLAN)))
 
@@ -92,6 +103,7 @@ include: "workflow/rules/partition.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/claims.smk"
 include: "workflow/rules/manifest.smk"
+include: "workflow/rules/rehearsal.smk"
 
 
 sys.stderr.write(
@@ -123,8 +135,9 @@ rule figures:
     input:
         figure_outputs(),
         rules.summary.output,
-        rules.claims.output,
-        rules.manifest.output,
+        # a rehearsal evaluates no claim and has no manifest: its cost report instead
+        rules.rehearsal_report.output if REHEARSAL else rules.claims.output,
+        [] if REHEARSAL else rules.manifest.output,
 
 
 rule all:
@@ -151,4 +164,5 @@ for _paper in sorted({fid.split("/")[0] for fid in PLAN.figures}):
 onsuccess:
     from memrepro.claims import print_end_of_build
 
-    print_end_of_build(rules.claims.output.json, PLAN.scale)
+    if not REHEARSAL:
+        print_end_of_build(rules.claims.output.json, PLAN.scale)

@@ -1,7 +1,7 @@
 """Datasets: md5-checked downloads from a local server, exact round trips, users' .npz files.
 
-All raw files are generated here in the genuine formats (tests/_fake_datasets.py) and served
-from 127.0.0.1; nothing outside the repository or the temporary directory is read.
+All raw files are generated here in the genuine formats (memrepro.rehearsal.raw_formats) and
+served from 127.0.0.1; nothing outside the repository or the temporary directory is read.
 """
 
 import functools
@@ -16,11 +16,11 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torchvision.datasets as tvd
-from _fake_datasets import CIFAR_NAMES, md5, write_all
 
 from memrepro import io
 from memrepro.data import load_prepared, prepare, validate_npz
 from memrepro.download import TORCHVISION, DataError, download, raw_resources
+from memrepro.rehearsal.raw_formats import CIFAR_NAMES, md5, write_all
 
 DEAD = "http://127.0.0.1:9"  # nothing listens there: any fetch would fail
 ROOT_README = Path(__file__).resolve().parents[1] / "README.md"

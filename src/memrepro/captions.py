@@ -8,7 +8,7 @@ method paragraph from the figure kind's ``note``; both are looked up through
 from __future__ import annotations
 
 
-def _experiments_of(spec: dict) -> list[str]:
+def experiments_of(spec: dict) -> list[str]:
     seen: list[str] = []
     for panel in spec.get("panels", []):
         for p in panel.get("series") or [panel]:
@@ -23,7 +23,7 @@ def stand_ins(spec: dict, plan) -> dict[str, str]:
     out = {}
     if spec.get("resolved_dataset", spec.get("dataset")) != spec.get("dataset"):
         out[spec["dataset"]] = spec["resolved_dataset"]
-    for e in _experiments_of(spec):
+    for e in experiments_of(spec):
         exp = plan.experiments[e]
         if exp["resolved_dataset"] != exp["dataset"]:
             out[exp["dataset"]] = exp["resolved_dataset"]
@@ -32,14 +32,21 @@ def stand_ins(spec: dict, plan) -> dict[str, str]:
 
 def figure_stem(fid: str, spec: dict, plan) -> str:
     """File stem under results/figures/: `<paper>/<name>`, plus `_standin` when any panel
-    was trained on a stand-in dataset (DESIGN principle 4: never silently substitute)."""
-    return fid + ("_standin" if stand_ins(spec, plan) else "")
+    was trained on a stand-in dataset (DESIGN principle 4: never silently substitute), and
+    `_REHEARSAL` in a rehearsal (memrepro.rehearsal: a few steps, not a result)."""
+    return (fid + ("_standin" if stand_ins(spec, plan) else "")
+            + ("_REHEARSAL" if rehearsal(plan) else ""))
+
+
+def rehearsal(plan) -> bool:
+    """Whether ``plan`` is a rehearsal's (memrepro.rehearsal.plan)."""
+    return bool(plan.config.get("rehearse"))
 
 
 def reduced_models(spec: dict, plan) -> bool:
     """Whether the scale's overlay changed any model of the figure (e.g. width at smoke)."""
     return any(plan.experiments[e]["model"] != plan.config["experiments"][e]["model"]
-               for e in _experiments_of(spec))
+               for e in experiments_of(spec))
 
 
 def figure_title(spec: dict, plan) -> str:
@@ -50,7 +57,8 @@ def figure_title(spec: dict, plan) -> str:
         notes.append("STAND-IN data: " + ", ".join(f"{s} for {r}" for r, s in subs.items()))
     if reduced_models(spec, plan):
         notes.append("reduced models, see caption")
-    return f"{spec['title']} [{'; '.join(notes)}]"
+    title = f"{spec['title']} [{'; '.join(notes)}]"
+    return f"REHEARSAL, NOT A RESULT: {title}" if rehearsal(plan) else title
 
 
 def _offset_text(plan) -> str:
@@ -90,16 +98,29 @@ def _extras(exp: dict) -> str:
     return "".join(f"; {x}" for x in out)
 
 
+REHEARSAL_TEXT = ("REHEARSAL, NOT A RESULT: every run of this figure trained a few minibatches "
+                  "at its real shapes (memrepro rehearse); only the figure's form means "
+                  "anything.")
+
+
 def figure_caption(fid: str, spec: dict, plan) -> str:
+    """The figure's caption: its kind's own, or the generic one; first a warning in a
+    rehearsal."""
     from memrepro import catalog
 
     kind = catalog.figure_kinds()[spec["kind"]]
-    if kind.caption is not None:
-        return kind.caption(spec, plan)
+    text = kind.caption(spec, plan) if kind.caption is not None else \
+        _generic_caption(fid, spec, plan, kind)
+    return f"{REHEARSAL_TEXT}\n{text}" if rehearsal(plan) else text
+
+
+def _generic_caption(fid: str, spec: dict, plan, kind) -> str:
+    from memrepro import catalog
+
     paper = catalog.paper_of(fid)
     lines = [f"{paper.citation if paper else fid.split('/')[0]}: {spec['title']}.",
              f"Rebuilt by memrepro at scale '{plan.scale}'." + _offset_text(plan)]
-    for e in _experiments_of(spec):
+    for e in experiments_of(spec):
         exp = plan.experiments[e]
         ds, real = exp["resolved_dataset"], exp["dataset"]
         data = ds if ds == real else f"{ds} (scikit-learn digits, a STAND-IN for {real})"

@@ -8,6 +8,7 @@
     memrepro plots       `dvc plots show` with its charting libraries inlined (no network)
     memrepro show EXP    an experiment's resolved settings at a scale, and where each came from
     memrepro list [WHAT] papers, figures, kinds, probes, objectives, losses, models, noises
+    memrepro rehearse    every job of a scale's plan for a few steps here, and its cost report
 
 Also ``python -m memrepro``. Each command's work lives in its module (``memrepro.pipeline``'s
 ``build_status``, ``replay``, ``integrity``, ``restore``, ``dvcplots``, ``inventory``;
@@ -118,6 +119,12 @@ def cmd_list(args: argparse.Namespace, extra: list[str]) -> int:
     return 0
 
 
+def cmd_rehearse(args: argparse.Namespace, extra: list[str]) -> int:
+    from memrepro.rehearsal.run import run
+
+    return run(args, _root(args))
+
+
 # --- the parser -----------------------------------------------------------------------------
 
 def _status_options(ap: argparse.ArgumentParser) -> None:
@@ -161,6 +168,11 @@ def _show_options(ap: argparse.ArgumentParser) -> None:
                     help="the overrides given to Snakemake")
 
 
+def _rehearse_options(ap: argparse.ArgumentParser) -> None:
+    from memrepro.rehearsal.run import add_arguments
+    add_arguments(ap)
+
+
 def _list_options(ap: argparse.ArgumentParser) -> None:
     from memrepro.pipeline.inventory import WHAT
     ap.add_argument("what", nargs="?", choices=WHAT, help="default: all of them")
@@ -184,13 +196,15 @@ COMMANDS: dict[str, tuple[str, Options, Command, bool]] = {
              _show_options, cmd_show, False),
     "list": ("papers, figures, kinds, probes, objectives, losses, models, noises",
              _list_options, cmd_list, False),
+    "rehearse": ("every job of a scale's plan for a few steps here; its cost report",
+                 _rehearse_options, cmd_rehearse, False),
 }
 # each command's --help: its one line, then what its module says (the longer story)
 DESCRIPTIONS = {
     "status": "memrepro.pipeline.build_status", "replay": "memrepro.pipeline.replay",
     "verify": "memrepro.pipeline.integrity", "after-pull": "memrepro.pipeline.restore",
     "plots": "memrepro.pipeline.dvcplots", "show": "memrepro.config.explain",
-    "list": "memrepro.pipeline.inventory",
+    "list": "memrepro.pipeline.inventory", "rehearse": "memrepro.rehearsal.run",
 }
 
 

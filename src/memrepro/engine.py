@@ -11,6 +11,12 @@ model and optimizer state per cell, a resumed run repeats an uninterrupted one e
 Minibatches: consecutive slices of each epoch's order, except that a model with batch norm never
 gets a batch of one (``epoch_plan.batch_bounds``). ``train.eval_every: k`` evaluates only at
 epoch 0, every k-th, the final epoch and where a probe is due (``epoch_plan.evaluation_due``).
+
+Two settings exist for the rehearsal (memrepro.rehearsal), which runs every job at its real
+shapes for a few steps: ``train.steps_per_epoch: s`` takes only the first s minibatches of each
+epoch, and ``train.eval_examples: k`` evaluates the first k examples of each split wherever no
+probe is due (a probe's evaluation stays whole). A ``meter`` (memrepro.rehearsal.meter) times
+and counts the training steps and evaluations; without one nothing is measured.
 """
 
 from __future__ import annotations
@@ -38,7 +44,7 @@ from memrepro.optim import lr_at, make_optimizer
 from memrepro.paths import CHECKPOINT
 from memrepro.pipeline import resume, watchdog
 from memrepro.pipeline.progress import EpochProgress
-from memrepro.probes import CORE_PROBES, Probe, Probes, label_metrics, mean_of
+from memrepro.probes import CORE_PROBES, Probe, Probes, due, label_metrics, mean_of
 from memrepro.run_files import fingerprint, write_run_files
 from memrepro.seeds import cell_seed
 from memrepro.stacked import (
@@ -54,7 +60,19 @@ CORE_HISTORY_COLUMNS = ["epoch", "lr", "loss", "j1", "j2", "corrupted_fit", "cor
 
 # train settings the engine itself reads; any other train key names an objective
 CORE_TRAIN_KEYS = frozenset({"epochs", "batch_size", "optimizer", "schedule",
-                             "checkpoint_every", "stop_when_fit", "eval_every"})
+                             "checkpoint_every", "stop_when_fit", "eval_every",
+                             "steps_per_epoch", "eval_examples"})
+
+
+class NoMeter:
+    """What the trainer calls around each training step and evaluation when nothing is
+    measured (memrepro.rehearsal.meter.CostMeter measures)."""
+
+    def section(self, kind: str, examples: int = 0):
+        return contextlib.nullcontext()
+
+    def watch_group(self, trainer: GroupTrainer) -> None:
+        pass
 
 # streams of seed_for: what each seeded generator is for (values fixed: changing one changes
 # every result that depends on it)
@@ -118,8 +136,9 @@ class GroupTrainer:
     def __init__(self, specs: list[dict], datas: list[TrainData] | GroupData,
                  mode: str = "auto", compile: bool = False,
                  probes: dict[str, Probe] | None = None,
-                 objectives: dict[str, Objective] | None = None):
+                 objectives: dict[str, Objective] | None = None, meter=None):
         self.specs = specs
+        self.meter = meter or NoMeter()
         self.data = datas if isinstance(datas, GroupData) else GroupData.of(list(datas))
         self.dev = self.data.x.device
         self.cuda = self.dev.type == "cuda"
@@ -155,6 +174,7 @@ class GroupTrainer:
         self.measured = [c for c in self.columns if c not in ("epoch", "lr", "loss")]
         self.objective = self._objective(objectives or {})
         self.hook_context = self._hook_context()
+        self.meter.watch_group(self)
 
     def _hook_context(self) -> HookContext:
         """What this group's probes and objectives receive (docs/hooks.md); its ``state``
@@ -211,57 +231,92 @@ class GroupTrainer:
         if self.objective is not None:
             _, obj, opts = self.objective
             objective = obj.make(self.hook_context, epoch, opts)
-        for lo, hi in batch_bounds(n, bs, self.batchnorm):
-            idx = perms[:, lo:hi]
-            xb, per_model = self.data.train_batch(idx)
-            yb = self.data.y_noisy.gather(1, idx)
-            if objective is not None:
-                loss = objective(xb, yb, self.data.ids[idx], per_model)
-            else:
-                with self.amp():
-                    loss = self.losses(self.group(xb, per_model), yb)
-            self.opt.zero_grad(set_to_none=True)
-            loss.sum().backward()
-            self.opt.step()
-            total += loss.detach() * idx.shape[1]
-        return total / n
+        bounds = batch_bounds(n, bs, self.batchnorm)
+        if self.tr.get("steps_per_epoch"):  # a rehearsal: the first few minibatches only
+            bounds = bounds[:int(self.tr["steps_per_epoch"])]
+        for lo, hi in bounds:
+            with self.meter.section("train", self.size * (hi - lo)):
+                total += self.train_step(perms[:, lo:hi], objective)
+        return total / (bounds[-1][1] if bounds else n)
+
+    def train_step(self, idx: torch.Tensor, objective) -> torch.Tensor:
+        """One SGD step of every model on the examples ``idx`` (M, B); returns each model's
+        summed loss over the batch."""
+        xb, per_model = self.data.train_batch(idx)
+        yb = self.data.y_noisy.gather(1, idx)
+        if objective is not None:
+            loss = objective(xb, yb, self.data.ids[idx], per_model)
+        else:
+            with self.amp():
+                loss = self.losses(self.group(xb, per_model), yb)
+        self.opt.zero_grad(set_to_none=True)
+        loss.sum().backward()
+        self.opt.step()
+        return loss.detach() * idx.shape[1]
 
     @torch.no_grad()
-    def logits(self, split: str) -> torch.Tensor:
-        """Float32 logits (M, n, K) of every model on the whole split, in eval mode."""
+    def logits(self, split: str, limit: int | None = None) -> torch.Tensor:
+        """Float32 logits (M, n, K) of every model on the whole split (its first ``limit``
+        examples with a limit), in eval mode."""
         self.group.train(False)
-        outs = []
-        for xb, per_model in self.data.eval_batches(split, self.eval_batch):
+        outs, seen = [], 0
+        batch = self.eval_batch if limit is None else min(self.eval_batch, limit)
+        for xb, per_model in self.data.eval_batches(split, batch):
+            if limit is not None and seen >= limit:
+                break
             with self.amp():
                 outs.append(self.group(xb, per_model).float())
-        return torch.cat(outs, 1)
+            seen += outs[-1].shape[1]
+        out = torch.cat(outs, 1)
+        return out if limit is None else out[:, :limit]
 
-    def evaluate(self) -> tuple[list[dict[str, float]], torch.Tensor]:
+    def evaluate(self, limit: int | None = None) -> tuple[list[dict[str, float]], torch.Tensor]:
         """Per model: training-set label metrics and test accuracy/loss (eval mode); and the
-        training logits (M, n, K) for the per-example probes."""
+        training logits (M, n, K) for the per-example probes. ``limit``: on the first
+        ``limit`` examples of each split only (train.eval_examples)."""
         d = self.data
-        train, test = self.logits("train"), self.logits("test")
+        train, test = self.logits("train", limit), self.logits("test", limit)
+        n, n_test = train.shape[1], test.shape[1]
         pred, tpred = train.argmax(2), test.argmax(2)
+        y_test = d.y_test[:n_test]
         rows = []
         for i, fn in enumerate(self.loss_fns):
-            rows.append({**label_metrics(pred[i], d.y_noisy[i], d.y_clean, d.corrupted[i]),
-                         "test_acc": mean_of(tpred[i] == d.y_test),
-                         "test_loss": float(fn(test[i], d.y_test).mean())})
+            rows.append({**label_metrics(pred[i], d.y_noisy[i, :n], d.y_clean[:n],
+                                         d.corrupted[i, :n]),
+                         "test_acc": mean_of(tpred[i] == y_test),
+                         "test_loss": float(fn(test[i], y_test).mean())})
         return rows, train
 
     def evaluate_at(self, epoch: int) -> tuple[list[dict[str, float]], torch.Tensor]:
-        """``evaluate`` plus the history probes' columns (measured where due)."""
+        """``evaluate`` plus the history probes' columns (measured where due). With
+        ``train.eval_examples`` an evaluation at which no probe is due reads only that many
+        examples of each split."""
+        limit = self.eval_limit(epoch)
+        if limit is not None:
+            return self.evaluate(limit)[0], None
         rows, train = self.evaluate()
         self.probes.measure_history(self.hook_context, epoch, train, rows)
         return rows, train
+
+    def eval_limit(self, epoch: int) -> int | None:
+        """The examples per split an evaluation after ``epoch`` epochs reads: all (None), or
+        ``train.eval_examples`` where no probe is due."""
+        limit = self.tr.get("eval_examples")
+        if limit and not any(due(o, epoch) for o in self.probes.wanted.values()):
+            return int(limit)
+        return None
 
     def rows_at(self, epoch: int, out_dirs: list[Path]) -> list[dict[str, float]]:
         """Each cell's measured history columns after ``epoch`` epochs, with the due file
         probes written: the full evaluation where it is due (train.eval_every), else NaN."""
         if not evaluation_due(epoch, int(self.tr["epochs"]), self.eval_every, self.probes.wanted):
             return [dict.fromkeys(self.measured, float("nan")) for _ in range(self.size)]
-        rows, train_logits = self.evaluate_at(epoch)
-        self.probes.record_files(self.hook_context, epoch, train_logits, out_dirs)
+        limit = self.eval_limit(epoch) or max(self.data.n, len(self.data.y_test))
+        examples = self.size * (min(limit, self.data.n) + min(limit, len(self.data.y_test)))
+        with self.meter.section("eval", examples):
+            rows, train_logits = self.evaluate_at(epoch)
+            if train_logits is not None:
+                self.probes.record_files(self.hook_context, epoch, train_logits, out_dirs)
         return rows
 
     def fitted(self, histories: list[list[dict]]) -> bool:
@@ -349,7 +404,8 @@ def train_group(specs: list[dict], datas: list[TrainData], out_dirs: list[str | 
                 mode: str = "auto", compile: bool = False, progress: bool | None = None,
                 stop_after: int | None = None, desc: str | None = None,
                 probes: dict[str, Probe] | None = None,
-                objectives: dict[str, Objective] | None = None) -> list[list[dict]]:
+                objectives: dict[str, Objective] | None = None,
+                meter=None) -> list[list[dict]]:
     """Train a group of cells and write every cell's outputs; returns their histories.
 
     Stacked groups step all models at once; sequential ones (and groups whose cells differ in
@@ -357,7 +413,7 @@ def train_group(specs: list[dict], datas: list[TrainData], out_dirs: list[str | 
     job, not per cell), keeping every cell's final checkpoint until the whole group is done so
     a killed job loses no finished cell.
     """
-    hooks = {"probes": probes, "objectives": objectives}
+    hooks = {"probes": probes, "objectives": objectives, "meter": meter}
     if not differing(specs, objectives) and group_mode(specs, datas[0], mode) != "sequential":
         return GroupTrainer(specs, datas, mode, compile, **hooks).run(
             out_dirs, stop_after=stop_after, progress=progress, desc=desc)

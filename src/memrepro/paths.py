@@ -182,6 +182,17 @@ def figure_files(stem: str, drawn: bool = True) -> list[str]:
     return [f"{RESULTS}/figures/{stem}.{ext}" for ext in exts]
 
 
+# a rehearsal's measurements per training job, and its cost report (memrepro.rehearsal)
+REHEARSAL_CSV = f"{RESULTS}/rehearsal.csv"
+REHEARSAL_MD = f"{RESULTS}/rehearsal.md"
+REHEARSAL_LOG = "logs/rehearsal.log"
+
+
+def rehearsal_cost_path(gid: str) -> str:
+    """What a rehearsal's training job ``gid`` (``<experiment>/<group>``) measured."""
+    return f"{RESULTS}/rehearsal/jobs/{gid}.json"
+
+
 SUMMARY_DIR = f"{RESULTS}/summary"
 SUMMARY_CELLS = f"{RESULTS}/summary_cells.json"
 PLOTS_DIR = f"{RESULTS}/plots"

@@ -23,6 +23,7 @@ from memrepro.paths import (
     figure_files,
     group_outputs,
     history_path,
+    rehearsal_cost_path,
     run_dir,
 )
 from memrepro.tables import figure_entries

@@ -1,4 +1,5 @@
 # Download raw datasets (torchvision's files, md5-checked) and prepare uint8 NCHW .npz files.
+from memrepro.rehearsal.raw_formats import download_mirror, download_resources
 
 
 rule download:
@@ -11,7 +12,9 @@ rule download:
     params:
         name=lambda wc: wc.name,
         root=lambda wc, output: str(Path(output[0]).parents[1]),
-        mirror=config["data"].get("mirror"),
+        # a rehearsal's mirror: a folder per dataset, its own md5s (memrepro.rehearsal)
+        mirror=lambda wc: download_mirror(config["data"], wc.name, bool(REHEARSAL)),
+        resources=lambda wc: download_resources(config["data"], wc.name, bool(REHEARSAL)),
     script:
         "../scripts/download.py"
 

@@ -16,6 +16,8 @@ for _gid, _group in PLAN.groups.items():
             **group_inputs(_group),
         output:
             **train_outputs(_group),
+            # a rehearsal's measurements of the job (memrepro.rehearsal.meter)
+            **({"cost": rehearsal_cost_path(_gid)} if REHEARSAL else {}),
         log:
             TRAIN_LOG.format(group=_gid),
         conda:

@@ -7,7 +7,8 @@ from memrepro.pipeline.logs import to_log
 
 sm = snakemake  # noqa: F821 - injected by Snakemake
 log = to_log(sm.log)
-dest = download(sm.params.name, sm.params.root, sm.params.mirror)
+dest = download(sm.params.name, sm.params.root, sm.params.mirror,
+                resources=sm.params.resources)
 if Path(sm.output[0]).resolve() != (dest / MARKER).resolve():
     raise RuntimeError(f"download wrote {dest / MARKER}, but the rule expects {sm.output[0]}")
 log.info("%s: raw files verified in %s", sm.params.name, dest)

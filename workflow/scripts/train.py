@@ -23,6 +23,12 @@ from memrepro.provenance import record  # noqa: E402
 from memrepro.subsets import is_partition_subset  # noqa: E402
 
 log = to_log(sm.log, keep_attempts=True)  # a rerun appends: earlier attempts kept
+# a rehearsal's job also measures its steps and evaluations (memrepro.rehearsal.meter)
+meter = None
+if hasattr(sm.output, "cost"):
+    from memrepro.rehearsal.meter import CostMeter, peak_rss_bytes
+
+    meter, rss = CostMeter(), {"after_imports": peak_rss_bytes()}
 if gpu is not None:
     log.info("claimed GPU %s (CUDA_VISIBLE_DEVICES)", gpu)
 torch.set_num_threads(sm.threads)
@@ -43,12 +49,18 @@ for key, subset in subsets.items():  # a swept training-set size: one copy each
                                         noise_meta[0]["num_classes"], device, subset=subset,
                                         partition=part), strict=True):
         datas[i] = d
+if meter is not None:
+    rss["after_data"] = peak_rss_bytes()
 log.info("training %s: %d cell(s) on %s (%d threads), mode %s", sm.params.name, len(specs),
          device, sm.threads, sm.params.mode)
 probes, objectives = catalog.training_hooks()
 histories = train_group(specs, datas, [Path(h).parent for h in sm.output.history],
                         mode=sm.params.mode, compile=sm.params.compile, desc=sm.params.name,
-                        probes=probes, objectives=objectives)
+                        probes=probes, objectives=objectives, meter=meter)
+if meter is not None:
+    rss["peak"] = peak_rss_bytes()
+    io.write_json(sm.output.cost, {"job": sm.params.name, "device": str(device),
+                                   "threads": sm.threads, "rss_bytes": rss, **meter.summary()})
 for spec, run_file, nm, history in zip(specs, sm.output.run, noise_meta, histories, strict=True):
     run = io.read_json(run_file)
     run.update({"data": {"name": meta["name"], "sha256": meta["sha256"]}, "noise": nm,

@@ -1,0 +1,205 @@
+"""The rehearsal (memrepro.rehearsal): the plan transform, the engine's step and evaluation
+limits, what the meter counts, the cost report's arithmetic, full-size raw files through the
+real download and prepare code, and the marks on its figures."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from conftest import load_params
+
+from memrepro.captions import figure_caption, figure_stem, figure_title
+from memrepro.config import resolve
+from memrepro.config.dataset_sizes import KNOWN_COUNTS
+from memrepro.paths import probe_epochs
+from memrepro.rehearsal import plan as rp
+from memrepro.rehearsal.devices import CONTEXT_BYTES, seconds
+from memrepro.rehearsal.meter import CostMeter
+from memrepro.rehearsal.report import evaluations, job_row
+
+
+def paper_plan():
+    return resolve({**load_params(), "scale": "paper"}, check_files=False)
+
+
+# --- the plan ---------------------------------------------------------------------------------
+
+def test_epochs_map_onto_the_rehearsals_keeping_zero_and_order():
+    assert [rp.map_epoch(e, 200, 2) for e in (0, 1, 100, 101, 200)] == [0, 1, 1, 2, 2]
+    assert [rp.map_epoch(e, 200, 1) for e in (0, 5, 200)] == [0, 1, 1]
+    assert rp.map_probe({"epochs": [1, 2, 5, 200], "every": 10}, 200, 2) == \
+        {"epochs": [1, 2], "every": 1}
+
+
+def test_every_cell_of_the_paper_plan_is_cut_and_its_probes_and_partitions_agree():
+    plan = paper_plan()
+    real = rp.rehearse(plan, rp.settings({"rehearse": True}))
+    assert set(real) == set(plan.groups) and len(real) > 300
+    for cell in plan.cells.values():
+        tr = cell["train"]
+        assert (tr["epochs"], tr["steps_per_epoch"], tr["eval_every"]) == (1, 2, 1)
+        for opts in (cell.get("probes") or {}).values():
+            assert set(probe_epochs(opts, 1)) <= {0, 1}
+    for part in plan.partitions.values():  # the scoring run records the file read
+        cell = plan.cells[(part["experiment"], part["cell"]["slug"])]
+        assert part["epoch"] in probe_epochs(cell["probes"][part["probe"]], 1)
+        assert part["probe_file"].endswith(f"_epoch-{part['epoch']}.npz")
+    # the real settings are kept: MD trains 200 epochs
+    assert real[next(g for g in real if g.startswith("md_mnist/"))]["train"]["epochs"] == 200
+
+
+def test_only_keeps_the_named_experiments_their_partitions_sources_and_their_figures():
+    plan = paper_plan()
+    rp.rehearse(plan, rp.settings({"rehearse": {"only": ["llj_mlp_mnist_control"]}}))
+    # it trains on a part of llj_tod_mnist's training set: that experiment comes along
+    assert set(plan.experiments) == {"llj_mlp_mnist_control", "llj_tod_mnist"}
+    assert set(plan.datasets) == {"mnist"}
+    for spec in plan.figures.values():
+        assert {p["experiment"] for panel in spec["panels"]
+                for p in panel.get("series") or [panel]} <= set(plan.experiments)
+    with pytest.raises(ValueError, match="rehearse.only: 'no_such'"):
+        rp.rehearse(paper_plan(), rp.settings({"rehearse": {"only": ["no_such"]}}))
+
+
+def test_a_rehearsal_outside_its_directory_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="memrepro rehearse"):
+        rp.check_directory(tmp_path)
+    (tmp_path / rp.MARKER).write_text("")
+    rp.check_directory(tmp_path)
+
+
+def test_figures_of_a_rehearsal_say_so_in_name_title_and_caption():
+    plan = paper_plan()
+    rp.rehearse(plan, rp.settings({"rehearse": True}))
+    for fid in ("ps/fig1", "md/fig1"):
+        spec = plan.figures[fid]
+        assert figure_stem(fid, spec, plan).endswith("_REHEARSAL")
+        assert figure_title(spec, plan).startswith("REHEARSAL")
+        assert figure_caption(fid, spec, plan).startswith("REHEARSAL")
+    assert not figure_stem("ps/fig1", paper_plan().figures["ps/fig1"], paper_plan()) \
+        .endswith("_REHEARSAL")
+
+
+# --- the engine's limits and the meter ----------------------------------------------------------
+
+def _train(tmp_path, train_extra, meter=None, n=40):
+    from memrepro.device_data import to_device
+    from memrepro.engine import train_cell, train_group
+
+    rng = np.random.default_rng(0)
+    arrays = {"x_train": rng.integers(0, 256, (n, 1, 4, 4), dtype=np.uint8),
+              "y_train": rng.integers(0, 3, n), "x_test": rng.integers(0, 256, (12, 1, 4, 4),
+                                                                        dtype=np.uint8),
+              "y_test": rng.integers(0, 3, 12)}
+    y = arrays["y_train"]
+    noisy = {"labels": y, "corrupted": np.zeros(n, dtype=bool)}
+    data = to_device(arrays, noisy, 3, torch.device("cpu"))
+    spec = {"slug": "s", "seed": 0, "model": {"name": "mlp", "hidden": 8, "depth": 1},
+            "loss": {"name": "cce"}, "train": {"epochs": 2, "batch_size": 8,
+                                               "optimizer": {"name": "sgd", "lr": 0.1},
+                                               **train_extra}}
+    if meter is None:
+        return train_cell(spec, data, tmp_path / "run", progress=False)
+    return train_group([spec], [data], [tmp_path / "run"], progress=False, meter=meter)[0]
+
+
+def test_steps_per_epoch_takes_that_many_minibatches_and_a_full_cap_changes_nothing(tmp_path):
+    meter = CostMeter()
+    _train(tmp_path / "a", {"steps_per_epoch": 2}, meter)
+    assert meter.stats["train"]["sections"] == 4  # 2 epochs x 2 of the 5 minibatches
+    assert meter.stats["train"]["examples"] == 4 * 8
+    full = _train(tmp_path / "b", {})
+    capped_at_all = _train(tmp_path / "c", {"steps_per_epoch": 5})
+    assert json.dumps(full) == json.dumps(capped_at_all)  # NaN where not measured
+
+
+def test_eval_examples_reads_that_many_examples_unless_it_covers_the_split(tmp_path):
+    meter = CostMeter()
+    _train(tmp_path / "a", {"eval_examples": 10}, meter)
+    assert meter.stats["eval"]["sections"] == 3  # epochs 0, 1, 2
+    assert meter.stats["eval"]["examples"] == 3 * (10 + 10)
+    assert json.dumps(_train(tmp_path / "b", {})) == \
+        json.dumps(_train(tmp_path / "c", {"eval_examples": 1000}))
+
+
+def test_the_meter_counts_a_linear_steps_flops_and_saved_input_by_hand():
+    lin = torch.nn.Linear(8, 4, bias=False)
+    x = torch.randn(16, 8, requires_grad=False)
+    meter = CostMeter()
+
+    class Trainer:  # what watch_group reads
+        group, tr, size, mode = lin, {"optimizer": {"name": "sgd"}}, 1, "single"
+        data = type("D", (), {"n": 16, "y_test": torch.zeros(2), "num_classes": 4})()
+
+    meter.watch_group(Trainer)
+    with meter.section("train", 16):
+        lin(x).square().sum().backward()
+    s = meter.summary()["train"]
+    # forward 2*16*8*4; backward: the weight's gradient only (x needs none), same count
+    assert s["flops_per_section"] == 2 * (2 * 16 * 8 * 4)
+    assert s["saved_bytes"] >= 16 * 8 * 4  # x, saved for the weight's gradient
+    assert meter.summary()["group"]["parameters"] == 32
+
+
+# --- the report ---------------------------------------------------------------------------------
+
+DEV = {"name": "toy", "memory_bytes": 10 * 2**30, "bf16_flops": 1e12, "bandwidth": 1e11}
+
+
+def test_projection_takes_the_slowest_of_compute_memory_and_launches():
+    t, bound = seconds(4e11, 0, 1, DEV)  # 4e11 / (1e12 x 0.4) = 1 s
+    assert bound == "compute" and t == pytest.approx(1.0)
+    t, bound = seconds(0, 7e10, 1, DEV)  # 7e10 / (1e11 x 0.7) = 1 s
+    assert bound == "memory" and t == pytest.approx(1.0)
+    assert seconds(1, 1, 1e6, DEV)[1] == "launch"
+
+
+def _measured(models=4, params=10**8, saved=2**30, data=2**30):
+    counts = {"flops_per_section": 4e11, "bytes_per_section": 0, "kernels_per_section": 10,
+              "seconds_per_section": 2.0, "saved_bytes": saved, "flops_per_example": 4e8,
+              "bytes_per_example": 0, "kernels_per_example": 0, "seconds_per_example": 0.01}
+    return {"trainers": 1, "train": counts, "eval": counts, "rss_bytes": {"peak": 2**30},
+            "group": {"models": models, "mode": "stacked", "n_train": 1000, "n_test": 200,
+                      "num_classes": 10, "parameters": params, "parameter_bytes": 4 * params,
+                      "optimizer_states": 1, "data_bytes": data}}
+
+
+def test_a_job_row_counts_the_real_steps_and_evaluations_and_flags_what_does_not_fit():
+    real = {"experiment": "e", "paper": "p", "cells": 4, "mode": "auto", "dataset": "d",
+            "model": "mlp", "probes": {"x": {"epochs": [3]}},
+            "train": {"epochs": 10, "batch_size": 100, "eval_every": 5}}
+    assert evaluations(real["train"], real["probes"]) == 4  # epochs 0, 3, 5, 10
+    row = job_row("e/all", _measured(), real, DEV)
+    assert row["steps"] == 10 * 10 and row["evaluations"] == 4
+    # 100 steps of 1 s, 4 evaluations of 4 x 1200 examples at 4e8 FLOPs (1e-3 s) each
+    assert row["gpu_hours"] == pytest.approx((100 * 1.0 + 4 * 4800 * 1e-3) / 3600)
+    # 4e8 bytes of weights x 3 (weights, gradients, momentum) + 1 GiB saved + 1 GiB data
+    # + logits 4 x 1000 x 10 x 4 + the context: 3.3 GiB, fits in 10 GiB
+    assert row["fits"] and row["gpu_memory_gib"] == pytest.approx(
+        (1.2e9 + 2 * 2**30 + 160000 + CONTEXT_BYTES) / 2**30)
+    big = job_row("e/all", _measured(params=10**9), real, DEV)  # 12 GB of state alone
+    assert not big["fits"]
+    per_model = (big["gpu_memory_gib"] * 2**30 - CONTEXT_BYTES - 2**30) / 4
+    assert big["split_to"] == int((10 * 2**30 - CONTEXT_BYTES - 2**30) // per_model)
+
+
+# --- full-size raw files through the real download and prepare ------------------------------
+
+def test_full_size_mnist_in_its_raw_format_goes_through_download_and_prepare(tmp_path):
+    from memrepro.data import load_prepared, prepare
+    from memrepro.download import download
+    from memrepro.rehearsal.raw_formats import mirror_resources, write_full_size
+
+    mirror = tmp_path / "mirror"
+    write_full_size(mirror / "mnist", "mnist")
+    sums = json.loads((mirror / "mnist" / "md5.json").read_text())
+    assert len(sums) == 4
+    download("mnist", tmp_path / "raw", str(mirror / "mnist"),
+             resources=mirror_resources(mirror, "mnist"))
+    prepare({"name": "mnist", "source": "torchvision"}, tmp_path / "raw",
+            tmp_path / "mnist.npz", tmp_path / "mnist.json")
+    d = load_prepared(tmp_path / "mnist.npz")
+    assert d["x_train"].shape == (60000, 1, 28, 28) and d["x_test"].shape == (10000, 1, 28, 28)
+    assert np.bincount(d["y_train"]).tolist() == KNOWN_COUNTS["mnist"][0]
+    assert np.bincount(d["y_test"]).tolist() == KNOWN_COUNTS["mnist"][1]
