@@ -149,6 +149,55 @@ def test_trajectory_matches_plain_sgd_and_restart_keeps_values() -> None:
     assert torch.all(g[2][:4] == 0) and g[2][4:].abs().sum() > 0
 
 
+def _truncated_finite_difference(model: nn.Module, X: torch.Tensor, y: torch.Tensor, window: int,
+                                 eps: float = 1e-6) -> np.ndarray:
+    """Central differences of L_T when the input moves only from step ``window + 1`` on: the
+    first ``window`` updates see the unperturbed X (what a restart after them keeps), the later
+    updates and L_T the perturbed one. Plain SGD on a copy of the module: (n, d)."""
+    def last_loss(X_late: torch.Tensor) -> float:
+        net = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2)).double()
+        net.load_state_dict(model.state_dict())
+        opt = torch.optim.SGD(net.parameters(), lr=LR)
+        for t, b in enumerate(BATCHES, start=1):
+            opt.zero_grad()
+            F.cross_entropy(net((X if t <= window else X_late)[b]), y[b]).backward()
+            opt.step()
+        with torch.no_grad():
+            return F.cross_entropy(net(X_late), y).item()
+
+    fd = np.zeros(X.shape)
+    for k in range(X.shape[0]):
+        for c in range(X.shape[1]):
+            plus, minus = X.clone(), X.clone()
+            plus[k, c] += eps
+            minus[k, c] -= eps
+            fd[k, c] = (last_loss(plus) - last_loss(minus)) / (2 * eps)
+    return fd
+
+
+def test_full_unroll_is_exact_and_truncation_cuts_the_earlier_steps() -> None:
+    # Sec. 3.2 differentiates L_t through all t updates: restart_every=None (and any window
+    # >= T) is the exact derivative; a window W < T keeps only the updates since the restart
+    model, X, y = _tiny()
+    full = np.stack([g.numpy() for g in input_gradients(model, X, y, BATCHES, LR)])
+    np.testing.assert_allclose(full, _finite_difference(model, X, y), rtol=1e-5, atol=1e-9)
+    long_window = np.stack([g.numpy() for g in input_gradients(model, X, y, BATCHES, LR,
+                                                               restart_every=len(BATCHES))])
+    np.testing.assert_array_equal(long_window, full)
+    cut = np.stack([g.numpy() for g in input_gradients(model, X, y, BATCHES, LR,
+                                                       restart_every=2)])
+    np.testing.assert_allclose(cut[:2], full[:2], rtol=1e-12, atol=1e-15)  # t <= W: untouched
+    np.testing.assert_allclose(cut[2], _truncated_finite_difference(model, X, y, window=2),
+                               rtol=1e-5, atol=1e-9)
+    # examples 0-3 reach L_3 only through updates 1-2 and through their own terms of L_3: the
+    # cut removes a visible part of their derivative, while examples 4-5 (in update 3) keep it
+    assert np.abs(cut[2, :4] - full[2, :4]).sum() > 1e-3 * np.abs(full[2, :4]).sum()
+    np.testing.assert_allclose(cut[2, 4:], full[2, 4:], rtol=1e-12, atol=1e-15)
+    g_full = loss_sensitivity(model, X, y, BATCHES, LR, per_step=True)
+    g_cut = loss_sensitivity(model, X, y, BATCHES, LR, per_step=True, restart_every=2)
+    assert not torch.allclose(g_full[2], g_cut[2])
+
+
 def _class_reference(model: nn.Module, X: torch.Tensor, y: torch.Tensor, batches: list,
                      lr: float, num_classes: int) -> np.ndarray:
     """Brute force: for every class i a fresh unroll, per-example grads summed by class by hand."""

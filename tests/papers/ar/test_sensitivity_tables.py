@@ -161,6 +161,22 @@ def test_class_matrix_is_k_by_k_finite_positive(ctable) -> None:
         assert rows["train_acc"].nunique() == 1
 
 
+def test_full_unroll_tables_equal_a_window_as_long_as_the_run(fake, gtable, ctable) -> None:
+    # a window of `steps` cuts nothing, so it is the full unroll (Sec. 3.2) computed another
+    # way (the class matrix: vmapped backward vs one backward per class); a shorter window
+    # (SMALL's 5 of 10 steps) gives other numbers after its first restart
+    full = {**SMALL, "restart_every": None}
+    whole = {**SMALL, "restart_every": SMALL["steps"]}
+    g_full, g_whole = gini_table(*fake, full), gini_table(*fake, whole)
+    np.testing.assert_allclose(g_full["gini"], g_whole["gini"], rtol=1e-5)
+    assert not np.allclose(g_full["gini"], gtable["gini"], rtol=1e-3)
+    early = g_full["step"] <= SMALL["restart_every"]  # before the first restart: the same
+    np.testing.assert_allclose(g_full["gini"][early], gtable["gini"][early], rtol=1e-5)
+    c_full, c_whole = class_matrix_table(*fake, full), class_matrix_table(*fake, whole)
+    np.testing.assert_allclose(c_full["value"], c_whole["value"], rtol=1e-4)
+    assert not np.allclose(c_full["value"], ctable["value"], rtol=1e-2)
+
+
 # ---------------------------------------------------------------- drawings
 
 KINDS = {"gini": GINI, "class_sensitivity": CLASS_SENSITIVITY}

@@ -38,23 +38,58 @@ examples       1000     the paper's 1000 digits
 side           14       the paper's 14x14 (null: keep the image size; 8x8 digits stay 8x8)
 hidden, depth  16, 2    the paper's "2 layers of 16 units"
 lr             0.5      plain SGD on standardised inputs. Real data, K = 10, final training
-                        accuracy: 99.8 % (digits) / 95.6 % (1000 MNIST test digits, 14x14);
+                        accuracy: 99.6 % (digits) / 96.6 % (1000 MNIST test digits, 14x14);
                         lr 0.1 learns more slowly (93 % / 87 % after 10 epochs), lr 1.0
                         diverges on digits. K = n is far from fitted in this run (2-4 %).
 batch_size     50       20 steps per epoch at n = 1000
-steps          300      15 epochs at n = 1000 (cost grows with steps * restart_every)
-restart_every  20       truncated unrolling with one epoch of look-back, O(steps * W) cost
-                        (see :mod:`memrepro.papers.ar.loss_sensitivity`); null: the full
-                        unrolled graph
+steps          300      15 epochs at n = 1000 (cost grows with steps^2, or steps * W)
+restart_every  null     Sec. 3.2 back-propagates through all the unrolled steps (after
+                        Maclaurin et al. 2015): null keeps the whole graph, O(steps^2)
+                        time. W: truncated unrolling, the graph restarted every W steps,
+                        O(steps * W) (:mod:`memrepro.papers.ar.loss_sensitivity`). The
+                        smoke scale uses 20 (one epoch) for its time budget; what that
+                        changes is measured below.
 seed           0        model, minibatch order, example choice and noise (seed + 1)
 =============  =======  ======================================================================
 
-Measured with these defaults on 2 otherwise idle CPU cores (torch 2.14 CPU), smoke data =
-sklearn digits 8x8, 1000 examples: :func:`gini_table` 6.6-8.6 s for the four runs,
-:func:`class_matrix_table` 7.7-10.7 s (one vmapped backward per step, ``batched=True``); 1 thread
-is within 10 % of 2. On 1000 MNIST digits at 14x14 (checked on the MNIST test set): ~8 s and
-~20-40 s. Timings blow up under CPU contention (one gini table took 340 s while other jobs held
-the cores): give the rule 1 thread rather than oversubscribe.
+**Cost**, measured by hand (not in the tests): one table per process with these defaults but
+``restart_every``, 1 torch thread, peak RSS from ``resource.getrusage``; MNIST = the first 1000
+of the seeded permutation of the 10,000 MNIST test digits, 14x14; 2 CPU cores shared with
+other jobs (load 2-6), so the times are upper bounds; torch 2.14.1; the imported libraries
+alone take 584-647 MB:
+
+============================  ==========================  ==================================
+data                          :func:`gini_table`          :func:`class_matrix_table`
+============================  ==========================  ==================================
+digits 8x8 (smoke), W = 20    12 s, 739 MB                16 s, 829 MB
+digits 8x8, full unroll       139 s, 1,012 MB             198 s, 1,827 MB (vmapped);
+                                                          544 s, 824 MB (class loop)
+MNIST 14x14, W = 20           19 s, 745 MB                122 s, 929 MB
+MNIST 14x14, full unroll      218 s, 988 MB               679 s, 3,873 MB (vmapped);
+                                                          711 s, 1,284 MB (class loop)
+============================  ==========================  ==================================
+
+The full unroll at the paper's settings needs at most ~0.7 GB above the libraries (the
+class loop), so no checkpointing: :func:`class_matrix_table` loops over the classes there
+(``batched=False``; the vmapped backward's memory grows with the steps), and keeps the
+vmapped backward on a truncated graph (smoke: the same numbers as before). Earlier
+measurements on idle cores: W = 20, digits 6.6-8.6 s / 7.7-10.7 s, MNIST ~8 s / ~20-40 s; 1
+thread is within 10 % of 2. Timings blow up under CPU contention (one gini table took 340 s
+while other jobs held the cores): give the rule 1 thread rather than oversubscribe.
+
+**What the smoke truncation changes** (digits 8x8, these defaults, W = 20 vs null; the AR NOTE,
+docs/papers/ar.md, states the same). Fig. 3, max over the 300 steps of |Gini(W = 20) -
+Gini(full)| and the final values (W = 20 / full): normal labels, real 0.239 (0.546 / 0.361),
+random 0.041 (0.195 / 0.154); one class per example, real 0.041 (0.186 / 0.201), random 0.018
+(0.168 / 0.176). Real stays above random at all 300 steps with the normal labels in both; with
+one class per example the two cross until step 150 (W = 20) / 110 (full), real above from there
+on. Fig. 4: the truncated cells are 2-23 % (real) and 16-53 % (random) of the full unroll's;
+mean diagonal / mean off-diagonal 1.78 / 1.09 (real) and 5.43 / 2.78 (random), so real is "more
+spread out" in both; the diagonal is the largest cell of its column j in 7 / 1 of 10 columns
+(real) and 10 / 10 (random). On 14x14 MNIST at lr 0.5 the full-unroll derivative is dominated by
+a few steps: the mean over examples of g^t (real, K = 10) peaks at 5.3e3 (step 263; 11
+truncated), gbar averages 215 (0.105 truncated).
+
 Both tables carry ``train_acc``, the final training accuracy of each run (same on all its rows).
 """
 
@@ -82,7 +117,7 @@ from memrepro.papers.ar.sensitivity_figures import DATA_LABELS
 from memrepro.specs import not_allowed
 
 DEFAULTS: dict[str, Any] = {"examples": 1000, "side": 14, "hidden": 16, "depth": 2, "lr": 0.5,
-                            "batch_size": 50, "steps": 300, "restart_every": 20, "seed": 0}
+                            "batch_size": 50, "steps": 300, "restart_every": None, "seed": 0}
 GINI_TABLE_COLUMNS = ["panel", "panel_title", "data", "labels", "step", "epoch", "gini",
                       "train_acc"]
 MATRIX_TABLE_COLUMNS = ["panel", "panel_title", "data", "i", "j", "value", "train_acc"]
@@ -210,6 +245,13 @@ def gini_table(x_uint8: np.ndarray, y: np.ndarray, spec: dict | None = None) -> 
 
 # --- Fig. 4 -----------------------------------------------------------------------------------
 
+def _vmapped_classes(s: dict[str, Any]) -> bool:
+    """One vmapped backward for all classes on a truncated graph; a loop over the classes
+    through the full unroll, where the vmapped backward's peak memory grows with the steps
+    (measured on 14x14 MNIST, K = 10, 300 steps: +3.3 GB vmapped; module docstring)."""
+    return s["restart_every"] is not None
+
+
 def class_matrix_table(x_uint8: np.ndarray, y: np.ndarray,
                        spec: dict | None = None) -> pd.DataFrame:
     """Fig. 4: gbar(i, j) (loss term of class i, examples of class j) for real (panel 0) and
@@ -222,8 +264,8 @@ def class_matrix_table(x_uint8: np.ndarray, y: np.ndarray,
     for panel, data in enumerate(DATA_KINDS):
         X = inputs[data]
         model = _model(s, X[0].numel(), k)
-        m = class_sensitivity(model, X, labels, batches, s["lr"], k, batched=True,
-                              restart_every=s["restart_every"])
+        m = class_sensitivity(model, X, labels, batches, s["lr"], k,
+                              batched=_vmapped_classes(s), restart_every=s["restart_every"])
         frames.append(pd.DataFrame({
             "panel": panel, "panel_title": DATA_LABELS[data], "data": data,
             "i": ii.ravel(), "j": jj.ravel(), "value": m.detach().double().numpy().ravel(),
