@@ -91,8 +91,9 @@ if workflow.is_main_process:
     forget_recorded()
     # a run file damaged or lost after its job finished (sizes against run.json, no hashing):
     # its group and everything downstream are rebuilt (memrepro.pipeline.integrity;
-    # docs/operations.md)
-    repair_damaged_runs(plan_jobs(PLAN))
+    # docs/operations.md); not in a rehearsal, whose model files are temporary
+    if not REHEARSAL:
+        repair_damaged_runs(plan_jobs(PLAN))
 
 
 include: "workflow/rules/common.smk"

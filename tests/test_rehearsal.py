@@ -34,7 +34,7 @@ def test_epochs_map_onto_the_rehearsals_keeping_zero_and_order():
 
 def test_every_cell_of_the_paper_plan_is_cut_and_its_probes_and_partitions_agree():
     plan = paper_plan()
-    real = rp.rehearse(plan, rp.settings({"rehearse": True}))
+    real = rp.rehearse(plan, rp.settings({"rehearse": {"all_jobs": True}}))
     assert set(real) == set(plan.groups) and len(real) > 300
     for cell in plan.cells.values():
         tr = cell["train"]
@@ -47,6 +47,26 @@ def test_every_cell_of_the_paper_plan_is_cut_and_its_probes_and_partitions_agree
         assert part["probe_file"].endswith(f"_epoch-{part['epoch']}.npz")
     # the real settings are kept: MD trains 200 epochs
     assert real[next(g for g in real if g.startswith("md_mnist/"))]["train"]["epochs"] == 200
+
+
+def test_heavy_jobs_run_once_per_signature_and_stand_for_the_others():
+    plan = paper_plan()
+    n_md = sum(g["experiment"] == "md_mnist" for g in plan.groups.values())
+    real = rp.rehearse(plan, rp.settings({"rehearse": True}))
+    md = [gid for gid in real if real[gid]["experiment"] == "md_mnist"]
+    assert len(md) == n_md == 8  # every real job keeps its row
+    assert [gid for gid in md if gid in plan.groups] == [md[0]]  # one of them runs
+    assert {real[gid]["represented_by"] for gid in md} == {md[0]}
+    assert all(real[gid]["memory_mb"] > 2500 for gid in md)
+    # light jobs all run; a figure reading md_mnist is not drawn, one reading PS is
+    assert all(gid in plan.groups for gid in real if real[gid]["memory_mb"] <= 2500)
+    assert "md/fig1" not in plan.figures and "ps/fig1" in plan.figures
+    # a job heavier than the machine is not run, and says why
+    small = paper_plan()
+    real = rp.rehearse(small, rp.settings({"rehearse": {"max_mb": 10_000}}))
+    assert all(real[gid]["memory_mb"] <= 10_000 for gid in small.groups)
+    assert md[0] not in small.groups
+    assert "10,000 MB" in real[md[0]]["not_run"]
 
 
 def test_only_keeps_the_named_experiments_their_partitions_sources_and_their_figures():
@@ -71,7 +91,7 @@ def test_a_rehearsal_outside_its_directory_is_refused(tmp_path):
 
 def test_figures_of_a_rehearsal_say_so_in_name_title_and_caption():
     plan = paper_plan()
-    rp.rehearse(plan, rp.settings({"rehearse": True}))
+    rp.rehearse(plan, rp.settings({"rehearse": {"all_jobs": True}}))
     for fid in ("ps/fig1", "md/fig1"):
         spec = plan.figures[fid]
         assert figure_stem(fid, spec, plan).endswith("_REHEARSAL")
@@ -83,7 +103,7 @@ def test_figures_of_a_rehearsal_say_so_in_name_title_and_caption():
 
 # --- the engine's limits and the meter ----------------------------------------------------------
 
-def _train(tmp_path, train_extra, meter=None, n=40):
+def _train(tmp_path, train_extra, meter=None, n=40, probes=None):
     from memrepro.device_data import to_device
     from memrepro.engine import train_cell, train_group
 
@@ -98,7 +118,8 @@ def _train(tmp_path, train_extra, meter=None, n=40):
     spec = {"slug": "s", "seed": 0, "model": {"name": "mlp", "hidden": 8, "depth": 1},
             "loss": {"name": "cce"}, "train": {"epochs": 2, "batch_size": 8,
                                                "optimizer": {"name": "sgd", "lr": 0.1},
-                                               **train_extra}}
+                                               **train_extra},
+            **({"probes": probes} if probes else {})}
     if meter is None:
         return train_cell(spec, data, tmp_path / "run", progress=False)
     return train_group([spec], [data], [tmp_path / "run"], progress=False, meter=meter)[0]
@@ -121,6 +142,16 @@ def test_eval_examples_reads_that_many_examples_unless_it_covers_the_split(tmp_p
     assert meter.stats["eval"]["examples"] == 3 * (10 + 10)
     assert json.dumps(_train(tmp_path / "b", {})) == \
         json.dumps(_train(tmp_path / "c", {"eval_examples": 1000}))
+
+
+def test_probe_examples_makes_probe_files_of_that_many_examples(tmp_path):
+    meter = CostMeter()
+    _train(tmp_path, {"eval_examples": 4, "probe_examples": 10}, meter,
+           probes={"per_example": {"epochs": [2]}})
+    # epochs 0 and 1 read 4 + 4 examples, epoch 2 (the probe's) 10 + 10
+    assert meter.stats["eval"]["examples"] == 2 * 8 + 20
+    with np.load(tmp_path / "run" / "probes" / "per_example_epoch-2.npz") as f:
+        assert {len(f[k]) for k in f.files if k != "epoch"} == {10}
 
 
 def test_the_meter_counts_a_linear_steps_flops_and_saved_input_by_hand():

@@ -98,9 +98,14 @@ def _extras(exp: dict) -> str:
     return "".join(f"; {x}" for x in out)
 
 
-REHEARSAL_TEXT = ("REHEARSAL, NOT A RESULT: every run of this figure trained a few minibatches "
-                  "at its real shapes (memrepro rehearse); only the figure's form means "
-                  "anything.")
+def rehearsal_text(plan) -> str:
+    """The warning that opens a rehearsal's captions, with what its runs did."""
+    r = plan.config["rehearse"]
+    probe = r.get("probe_examples") or "all"
+    return (f"REHEARSAL, NOT A RESULT: every run of this figure trained {r['epochs']} epoch(s) "
+            f"of {r['steps']} minibatches at its real shapes and was evaluated on the first "
+            f"{r['eval_examples']} examples of each split ({probe} where it wrote probe files; "
+            "memrepro rehearse, docs/rehearsal.md): only the figure's form means anything.")
 
 
 def figure_caption(fid: str, spec: dict, plan) -> str:
@@ -111,7 +116,7 @@ def figure_caption(fid: str, spec: dict, plan) -> str:
     kind = catalog.figure_kinds()[spec["kind"]]
     text = kind.caption(spec, plan) if kind.caption is not None else \
         _generic_caption(fid, spec, plan, kind)
-    return f"{REHEARSAL_TEXT}\n{text}" if rehearsal(plan) else text
+    return f"{rehearsal_text(plan)}\n{text}" if rehearsal(plan) else text
 
 
 def _generic_caption(fid: str, spec: dict, plan, kind) -> str:

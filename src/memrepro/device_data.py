@@ -9,7 +9,7 @@ Gaussian noise is neither rounded nor clipped); normalisation treats both dtypes
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -158,6 +158,18 @@ class GroupData:
     @property
     def n(self) -> int:
         return self.x.shape[1 if self.per_model_x else 0]
+
+    def head(self, k: int) -> GroupData:
+        """The first ``k`` examples of each split (training, test and full sets), as views:
+        what a rehearsal's evaluation reads (memrepro.engine, ``train.eval_examples``)."""
+        def rows(t: torch.Tensor | None, per_model: bool) -> torch.Tensor | None:
+            return None if t is None else (t[:, :k] if per_model else t[:k])
+
+        return replace(self, x=rows(self.x, self.per_model_x),
+                       y_noisy=rows(self.y_noisy, True), corrupted=rows(self.corrupted, True),
+                       y_clean=rows(self.y_clean, False), x_test=rows(self.x_test, False),
+                       y_test=rows(self.y_test, False), ids=rows(self.ids, False),
+                       x_all=rows(self.x_all, False), y_all=rows(self.y_all, True))
 
     def normalize(self, xb: torch.Tensor) -> torch.Tensor:
         """uint8 (or randX's float32, 0-255 scale) -> float, divided by 255 and standardised

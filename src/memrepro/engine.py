@@ -15,13 +15,15 @@ epoch 0, every k-th, the final epoch and where a probe is due (``epoch_plan.eval
 Two settings exist for the rehearsal (memrepro.rehearsal), which runs every job at its real
 shapes for a few steps: ``train.steps_per_epoch: s`` takes only the first s minibatches of each
 epoch, and ``train.eval_examples: k`` evaluates the first k examples of each split wherever no
-probe is due (a probe's evaluation stays whole). A ``meter`` (memrepro.rehearsal.meter) times
-and counts the training steps and evaluations; without one nothing is measured.
+file probe is due (``train.probe_examples``, where one is; unset: every example). A ``meter``
+(memrepro.rehearsal.meter) times and counts the training steps and evaluations; without one
+nothing is measured.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import inspect
 import json
 import math
@@ -44,7 +46,7 @@ from memrepro.optim import lr_at, make_optimizer
 from memrepro.paths import CHECKPOINT
 from memrepro.pipeline import resume, watchdog
 from memrepro.pipeline.progress import EpochProgress
-from memrepro.probes import CORE_PROBES, Probe, Probes, due, label_metrics, mean_of
+from memrepro.probes import CORE_PROBES, Probe, Probes, label_metrics, mean_of
 from memrepro.run_files import fingerprint, write_run_files
 from memrepro.seeds import cell_seed
 from memrepro.stacked import (
@@ -61,7 +63,7 @@ CORE_HISTORY_COLUMNS = ["epoch", "lr", "loss", "j1", "j2", "corrupted_fit", "cor
 # train settings the engine itself reads; any other train key names an objective
 CORE_TRAIN_KEYS = frozenset({"epochs", "batch_size", "optimizer", "schedule",
                              "checkpoint_every", "stop_when_fit", "eval_every",
-                             "steps_per_epoch", "eval_examples"})
+                             "steps_per_epoch", "eval_examples", "probe_examples"})
 
 
 class NoMeter:
@@ -255,67 +257,68 @@ class GroupTrainer:
         return loss.detach() * idx.shape[1]
 
     @torch.no_grad()
-    def logits(self, split: str, limit: int | None = None) -> torch.Tensor:
-        """Float32 logits (M, n, K) of every model on the whole split (its first ``limit``
-        examples with a limit), in eval mode."""
+    def logits(self, split: str) -> torch.Tensor:
+        """Float32 logits (M, n, K) of every model on the whole split, in eval mode."""
         self.group.train(False)
-        outs, seen = [], 0
-        batch = self.eval_batch if limit is None else min(self.eval_batch, limit)
-        for xb, per_model in self.data.eval_batches(split, batch):
-            if limit is not None and seen >= limit:
-                break
+        outs = []
+        for xb, per_model in self.data.eval_batches(split, self.eval_batch):
             with self.amp():
                 outs.append(self.group(xb, per_model).float())
-            seen += outs[-1].shape[1]
-        out = torch.cat(outs, 1)
-        return out if limit is None else out[:, :limit]
+        return torch.cat(outs, 1)
 
-    def evaluate(self, limit: int | None = None) -> tuple[list[dict[str, float]], torch.Tensor]:
+    def evaluate(self) -> tuple[list[dict[str, float]], torch.Tensor]:
         """Per model: training-set label metrics and test accuracy/loss (eval mode); and the
-        training logits (M, n, K) for the per-example probes. ``limit``: on the first
-        ``limit`` examples of each split only (train.eval_examples)."""
+        training logits (M, n, K) for the per-example probes."""
         d = self.data
-        train, test = self.logits("train", limit), self.logits("test", limit)
-        n, n_test = train.shape[1], test.shape[1]
+        train, test = self.logits("train"), self.logits("test")
         pred, tpred = train.argmax(2), test.argmax(2)
-        y_test = d.y_test[:n_test]
         rows = []
         for i, fn in enumerate(self.loss_fns):
-            rows.append({**label_metrics(pred[i], d.y_noisy[i, :n], d.y_clean[:n],
-                                         d.corrupted[i, :n]),
-                         "test_acc": mean_of(tpred[i] == y_test),
-                         "test_loss": float(fn(test[i], y_test).mean())})
+            rows.append({**label_metrics(pred[i], d.y_noisy[i], d.y_clean, d.corrupted[i]),
+                         "test_acc": mean_of(tpred[i] == d.y_test),
+                         "test_loss": float(fn(test[i], d.y_test).mean())})
         return rows, train
 
     def evaluate_at(self, epoch: int) -> tuple[list[dict[str, float]], torch.Tensor]:
-        """``evaluate`` plus the history probes' columns (measured where due). With
-        ``train.eval_examples`` an evaluation at which no probe is due reads only that many
-        examples of each split."""
-        limit = self.eval_limit(epoch)
-        if limit is not None:
-            return self.evaluate(limit)[0], None
+        """``evaluate`` plus the history probes' columns (measured where due)."""
         rows, train = self.evaluate()
         self.probes.measure_history(self.hook_context, epoch, train, rows)
         return rows, train
 
     def eval_limit(self, epoch: int) -> int | None:
         """The examples per split an evaluation after ``epoch`` epochs reads: all (None), or
-        ``train.eval_examples`` where no probe is due."""
-        limit = self.tr.get("eval_examples")
-        if limit and not any(due(o, epoch) for o in self.probes.wanted.values()):
-            return int(limit)
-        return None
+        the rehearsal's limit: ``train.probe_examples`` where a file probe is due,
+        ``train.eval_examples`` elsewhere."""
+        key = "probe_examples" if self.probes.files_due(epoch) else "eval_examples"
+        limit = self.tr.get(key)
+        return int(limit) if limit and limit < max(self.data.n, len(self.data.y_test)) \
+            else None
+
+    @contextlib.contextmanager
+    def reading_first(self, limit: int | None):
+        """Within: the trainer's data, and its probes' (the hook context), are the first
+        ``limit`` examples of each split (None: all)."""
+        if limit is None:
+            yield
+            return
+        data, ctx = self.data, self.hook_context
+        self.data = data.head(limit)
+        self.hook_context = dataclasses.replace(ctx, data=self.data)
+        try:
+            yield
+        finally:
+            self.data, self.hook_context = data, ctx
 
     def rows_at(self, epoch: int, out_dirs: list[Path]) -> list[dict[str, float]]:
         """Each cell's measured history columns after ``epoch`` epochs, with the due file
         probes written: the full evaluation where it is due (train.eval_every), else NaN."""
         if not evaluation_due(epoch, int(self.tr["epochs"]), self.eval_every, self.probes.wanted):
             return [dict.fromkeys(self.measured, float("nan")) for _ in range(self.size)]
-        limit = self.eval_limit(epoch) or max(self.data.n, len(self.data.y_test))
-        examples = self.size * (min(limit, self.data.n) + min(limit, len(self.data.y_test)))
-        with self.meter.section("eval", examples):
-            rows, train_logits = self.evaluate_at(epoch)
-            if train_logits is not None:
+        limit = self.eval_limit(epoch)
+        with self.reading_first(limit):
+            examples = self.size * (self.data.n + len(self.data.y_test))
+            with self.meter.section("eval", examples):
+                rows, train_logits = self.evaluate_at(epoch)
                 self.probes.record_files(self.hook_context, epoch, train_logits, out_dirs)
         return rows
 
@@ -380,12 +383,14 @@ class GroupTrainer:
         return histories
 
 
-def group_mode(specs: list[dict], data: TrainData, mode: str = "auto") -> str:
-    """How a group of these cells trains on ``data``'s device: single, stacked or sequential.
-    Decided from the architecture alone: the model is built on the meta device (no init)."""
+def group_mode(specs: list[dict], data: TrainData, mode: str = "auto",
+               device: torch.device | None = None) -> str:
+    """How a group of these cells trains on ``data``'s device (or on ``device``: a rehearsal
+    trains as the GPU would): single, stacked or sequential. Decided from the architecture
+    alone: the model is built on the meta device (no init)."""
     with torch.device("meta"):
         model = _new_model(specs[0], data.x, data.num_classes)
-    return choose_mode(mode, model, len(specs), data.x.device)
+    return choose_mode(mode, model, len(specs), device or data.x.device)
 
 
 def differing(specs: list[dict], objectives: dict[str, Objective] | None = None) -> list[str]:

@@ -111,6 +111,11 @@ class Probes:
         self.probes = probes
         self.columns = history_columns(probes)
 
+    def files_due(self, epoch: int) -> bool:
+        """Whether a probe that writes files measures at ``epoch``."""
+        return any(self.probes[name].writes == "npz" and due(opts, epoch)
+                   for name, opts in self.wanted.items())
+
     def measure_history(self, ctx: HookContext, epoch: int, logits: torch.Tensor,
                         rows: list[dict]) -> None:
         """Fill each row's history-probe columns: the value where due, else NaN."""

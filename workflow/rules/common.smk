@@ -52,7 +52,12 @@ def train_gpus():
 
 
 def train_outputs(group):
-    return group_outputs(group["cells"], FILE_PROBES)
+    """A training job's outputs; in a rehearsal its model files are temporary (deleted once
+    no figure needs them: the paper plan's would fill 251 GB)."""
+    outs = group_outputs(group["cells"], FILE_PROBES)
+    if REHEARSAL:
+        outs["model"] = [temp(f) for f in outs["model"]]
+    return outs
 
 
 def rule_name(gid):

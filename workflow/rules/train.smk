@@ -25,6 +25,8 @@ for _gid, _group in PLAN.groups.items():
         threads: config.get("train_threads", 1)
         resources:
             gpu=TRAIN_GPUS,
+            # a rehearsal's memory by accounting; `memrepro rehearse` caps the sum
+            rehearsal_mb=rehearsal.memory_mb(_group, PLAN.datasets) if REHEARSAL else 0,
         params:
             # the cells' specs, shown and recorded by a digest (memrepro.pipeline.folded): a change
             # in any cell reruns the group, and the reason fits on a line

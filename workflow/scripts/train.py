@@ -17,7 +17,7 @@ import torch  # noqa: E402
 from memrepro import catalog, io  # noqa: E402
 from memrepro.data import load_prepared  # noqa: E402
 from memrepro.device_data import pick_device, to_device_many  # noqa: E402
-from memrepro.engine import train_group  # noqa: E402
+from memrepro.engine import group_mode, train_group  # noqa: E402
 from memrepro.pipeline.logs import to_log  # noqa: E402
 from memrepro.provenance import record  # noqa: E402
 from memrepro.subsets import is_partition_subset  # noqa: E402
@@ -54,13 +54,20 @@ if meter is not None:
 log.info("training %s: %d cell(s) on %s (%d threads), mode %s", sm.params.name, len(specs),
          device, sm.threads, sm.params.mode)
 probes, objectives = catalog.training_hooks()
+mode = sm.params.mode
+if meter is not None:  # a rehearsal groups the models as a GPU run would (stacked MLPs)
+    on_gpu = group_mode(specs, datas[0], mode, torch.device("cuda"))
+    mode = "auto" if on_gpu == "single" else on_gpu
 histories = train_group(specs, datas, [Path(h).parent for h in sm.output.history],
-                        mode=sm.params.mode, compile=sm.params.compile, desc=sm.params.name,
+                        mode=mode, compile=sm.params.compile, desc=sm.params.name,
                         probes=probes, objectives=objectives, meter=meter)
 if meter is not None:
     rss["peak"] = peak_rss_bytes()
+    written = sum(Path(f).stat().st_size for k, fs in sm.output.items() if k != "cost"
+                  for f in ([fs] if isinstance(fs, str) else fs))
     io.write_json(sm.output.cost, {"job": sm.params.name, "device": str(device),
-                                   "threads": sm.threads, "rss_bytes": rss, **meter.summary()})
+                                   "threads": sm.threads, "rss_bytes": rss,
+                                   "output_bytes": written, **meter.summary()})
 for spec, run_file, nm, history in zip(specs, sm.output.run, noise_meta, histories, strict=True):
     run = io.read_json(run_file)
     run.update({"data": {"name": meta["name"], "sha256": meta["sha256"]}, "noise": nm,

@@ -5,9 +5,12 @@ What changes in each cell's ``train``:
 
 - ``epochs``: the rehearsal's (default 1); ``steps_per_epoch``: its ``steps`` (default 2);
 - ``eval_every: 1``, ``checkpoint_every: 1``: every epoch is evaluated and checkpointed, so the
-  evaluation and checkpoint code runs; an evaluation with no probe due reads only
-  ``eval_examples`` examples per split (the engine's ``train.eval_examples``), one where a probe
-  is due reads every example, so probe files have their real sizes;
+  evaluation and checkpoint code runs; an evaluation reads only the first ``eval_examples``
+  examples of each split (the engine's ``train.eval_examples``), or ``probe_examples`` where it
+  writes a probe file (0: every example, so probe files have their real sizes). Full-size probe
+  files cost a forward pass of every model over every example: at paper scale over 2,000 TFLOP
+  for the training sets of the plan's jobs (AR Fig. 1's 100 MLPs over 60,000 digits: 240 TFLOP
+  per job), about a day on 2 CPU cores; hence 1,024 by default;
 - probe epochs are mapped onto the rehearsal's: epoch 0 stays 0, a real epoch e of E becomes
   ceil(e x R / E) (at least 1), ``every: k`` becomes max(1, round(k x R / E)); a partition's
   scoring epoch is mapped the same way.
@@ -15,18 +18,29 @@ What changes in each cell's ``train``:
 The real settings are kept (``real_settings``) for the cost report (memrepro.rehearsal.report).
 ``only``: the named experiments, those whose partitions they train on, and the figures drawn
 from them alone; a figure computed from a dataset (no experiment) only when named by its id.
+
+**Heavy jobs once per signature** (unless ``all_jobs``): a job whose models need more than
+``heavy_mb`` (by accounting: ``memory_mb``) runs once for all the jobs that differ from it only
+in loss, noise rate or seeds (the first; a partition's scoring job always): its measurements
+stand for theirs in the cost report, which still has a row per real job. Why: the paper plan's
+MD groups of 40 MLPs of 31 M parameters need 16-19 GB each and write 5 GB of model files; all
+of them are 251 GB of files. A job needing more than ``max_mb`` (the machine's memory, from
+``memrepro rehearse``) is not run; the report says so. A figure is drawn when every job of
+every experiment it reads was run.
 """
 
 from __future__ import annotations
 
 import copy
+import json
 import math
 
 from memrepro.specs import not_allowed
 
 MARK = "REHEARSAL"
-DEFAULTS = {"epochs": 1, "steps": 2, "eval_examples": 128, "device_model": "h100-80gb",
-            "only": None}
+DEFAULTS = {"epochs": 1, "steps": 2, "eval_examples": 128, "probe_examples": 256,
+            "device_model": "h100-80gb", "only": None, "all_jobs": False, "heavy_mb": 2500,
+            "max_mb": None}
 
 
 def settings(config: dict) -> dict | None:
@@ -56,8 +70,10 @@ def map_probe(opts: dict, real_epochs: int, epochs: int) -> dict:
 
 def rehearsal_train(train: dict, opts: dict) -> dict:
     """A cell's ``train`` in the rehearsal."""
+    probe = int(opts["probe_examples"] or 0)
     return {**train, "epochs": int(opts["epochs"]), "steps_per_epoch": int(opts["steps"]),
-            "eval_every": 1, "checkpoint_every": 1, "eval_examples": int(opts["eval_examples"])}
+            "eval_every": 1, "checkpoint_every": 1, "eval_examples": int(opts["eval_examples"]),
+            **({"probe_examples": probe} if probe else {})}
 
 
 def real_settings(plan) -> dict[str, dict]:
@@ -91,6 +107,17 @@ def rehearse(plan, opts: dict) -> dict[str, dict]:
     if opts.get("only"):
         _keep_only(plan, list(opts["only"]))
     real = real_settings(plan)
+    memory = {gid: memory_mb(g, plan.datasets) for gid, g in plan.groups.items()}
+    for gid, mb in memory.items():
+        real[gid]["memory_mb"] = mb
+    heavy = set() if opts.get("all_jobs") else \
+        {gid for gid, mb in memory.items() if mb > int(opts["heavy_mb"])}
+    for gid, by in _one_job_per_signature(plan, heavy).items():
+        real[gid]["represented_by"] = by
+    too_big = {gid for gid in plan.groups if opts.get("max_mb") and memory[gid] > opts["max_mb"]}
+    _drop_groups(plan, too_big)
+    for gid in too_big:
+        real[gid]["not_run"] = f"needs about {memory[gid]:,} MB; allowed: {opts['max_mb']:,} MB"
     epochs = int(opts["epochs"])
     for part in plan.partitions.values():
         real_epochs = int(part["cell"]["train"]["epochs"])
@@ -104,6 +131,44 @@ def rehearse(plan, opts: dict) -> dict[str, dict]:
                               for k, v in cell["probes"].items()}
     plan.config = {**plan.config, "rehearse": opts}
     return real
+
+
+def signature(group: dict) -> str:
+    """What a job's cost depends on: its experiment, model, data (dataset, subset, the noise's
+    kind), group size and mode, training settings but the optimizer's, and probes."""
+    c = group["cells"][0]
+    train = {k: v for k, v in c["train"].items() if k not in ("optimizer", "schedule")}
+    return json.dumps([group["experiment"], c["model"], c["dataset"], c.get("subset"),
+                       c["noise"]["name"], len(group["cells"]), group["mode"], train,
+                       sorted(c.get("probes") or {})], sort_keys=True, default=str)
+
+
+def _one_job_per_signature(plan, heavy: set[str]) -> dict[str, str]:
+    """Keep one training job per signature among the ``heavy`` jobs of ``plan`` (partitions'
+    scoring jobs first), and the figures whose experiments keep every job; returns
+    {heavy job: the job run for it}."""
+    scorers = {(p["experiment"], p["cell"]["slug"]) for p in plan.partitions.values()}
+    scoring = {gid for gid, g in plan.groups.items()
+               if any((c["experiment"], c["slug"]) in scorers for c in g["cells"])}
+    order = sorted(heavy, key=lambda gid: (gid not in scoring, list(plan.groups).index(gid)))
+    first: dict[str, str] = {}
+    represented = {gid: first.setdefault(signature(plan.groups[gid]), gid) for gid in order}
+    _drop_groups(plan, heavy - set(first.values()))
+    return represented
+
+
+def _drop_groups(plan, dropped: set[str]) -> None:
+    """Remove these jobs, their cells, and the figures of experiments that lose a job."""
+    from memrepro.captions import experiments_of
+
+    if not dropped:
+        return
+    incomplete = {plan.groups[gid]["experiment"] for gid in dropped}
+    plan.groups = {gid: g for gid, g in plan.groups.items() if gid not in dropped}
+    cells = {id(c) for g in plan.groups.values() for c in g["cells"]}
+    plan.cells = {k: c for k, c in plan.cells.items() if id(c) in cells}
+    plan.figures = {fid: spec for fid, spec in plan.figures.items()
+                    if not set(experiments_of(spec)) & incomplete}
 
 
 def _probe_file_at(path: str, epoch: int) -> str:
@@ -156,3 +221,37 @@ def _keep_datasets(plan) -> None:
             need.add(spec["from"])
             todo.append(spec["from"])
     plan.datasets = {k: v for k, v in plan.datasets.items() if k in need}
+
+
+IMAGE_SHAPES = {"mnist": (1, 28), "fashionmnist": (1, 28), "cifar10": (3, 32), "svhn": (3, 32)}
+BASE_MB = 1500  # torch, the job's data and buffers
+
+
+def memory_mb(group: dict, datasets: dict) -> int:
+    """A rehearsal job's memory in MB, by accounting: every model's weights, gradients and
+    optimizer state in float32 (models built on the meta device), plus ``BASE_MB``; so that
+    Snakemake never runs together more than the machine holds (``rehearsal_mb``)."""
+    import torch
+
+    from memrepro.engine import build_model
+
+    cell = group["cells"][0]
+    base, classes = _base_of(cell["dataset"], datasets)
+    if base not in IMAGE_SHAPES:
+        return BASE_MB
+    channels, side = IMAGE_SHAPES[base]
+    with torch.device("meta"):
+        model = build_model(cell, torch.empty(1, channels, side, side), classes)
+    opt = cell["train"]["optimizer"]
+    states = 2 if opt["name"] == "adam" else int(bool(opt.get("momentum")))
+    params = sum(p.numel() for p in model.parameters())
+    return BASE_MB + len(group["cells"]) * params * 4 * (2 + states) // 10**6
+
+
+def _base_of(name: str, datasets: dict) -> tuple[str, int]:
+    """The torchvision dataset a dataset is made from, and its class count."""
+    spec, classes = datasets[name], None
+    while spec.get("source") == "derived":
+        classes = classes or (len(spec["classes"]) if spec.get("classes") else None)
+        name, spec = spec["from"], datasets[spec["from"]]
+    return spec.get("name", name), classes or 10

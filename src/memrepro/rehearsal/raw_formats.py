@@ -125,7 +125,8 @@ def write_full_size(out: Path, name: str) -> None:
     counts = KNOWN_COUNTS[name]
     writers = {"mnist": lambda: write_idx(out, seed=0, counts=counts),
                "fashionmnist": lambda: write_idx(out, seed=5, counts=counts),
-               "cifar10": lambda: write_cifar10(out, counts[0][0], sum(counts[1]), balanced=True),
+               "cifar10": lambda: write_cifar10(out, sum(counts[0]) // 5, sum(counts[1]),
+                                                balanced=True),
                "svhn": lambda: write_svhn(out, counts=counts)}
     writers[name]()
     sums = {p.name: md5(p) for p in sorted(out.iterdir()) if p.name != "md5.json"}

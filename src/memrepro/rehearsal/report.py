@@ -26,7 +26,8 @@ COLUMNS = ["job", "paper", "experiment", "model", "dataset", "cells", "mode", "n
            "batch_size", "epochs", "steps", "evaluations", "cpu_s_per_step",
            "cpu_s_per_eval_example", "cpu_peak_rss_gib", "flops_per_step", "bytes_per_step",
            "kernels_per_step", "saved_activations_gib", "gpu_s_per_step", "bound",
-           "gpu_hours", "gpu_memory_gib", "per_model_gib", "fits", "split_to"]
+           "gpu_hours", "gpu_memory_gib", "per_model_gib", "fits", "split_to", "disk_gib",
+           "measured_on", "not_run"]
 GIB = 2**30
 
 
@@ -75,6 +76,7 @@ def job_row(gid: str, measured: dict, real: dict, dev: dict) -> dict:
         "gpu_hours": (steps * step_s + eval_examples * eval_s) / 3600,
         "gpu_memory_gib": memory / GIB, "per_model_gib": per_model / GIB, "fits": fits,
         "split_to": "" if fits else max(int(room // max(per_model, 1)), 0),
+        "disk_gib": measured.get("output_bytes", 0) / GIB,
     }
 
 
@@ -87,11 +89,21 @@ def gpu_memory(group: dict, saved_bytes: float) -> float:
 
 
 def rows_of(cost_files: list[str], real: dict[str, dict], dev: dict) -> list[dict]:
+    """A row per real job, each from what its own rehearsal, or the job run for it (same
+    signature: memrepro.rehearsal.plan), measured."""
+    measured = {m["job"]: m for m in map(io.read_json, cost_files)}
     rows = []
-    for path in cost_files:
-        measured = io.read_json(path)
-        rows.append(job_row(measured["job"], measured, real[measured["job"]], dev))
+    for gid, settings in real.items():
+        by = settings.get("represented_by", gid)
+        if by in measured:
+            rows.append({**job_row(gid, measured[by], settings, dev), "measured_on": by,
+                         "not_run": ""})
     return sorted(rows, key=lambda r: r["job"])
+
+
+def not_run(real: dict[str, dict]) -> dict[str, str]:
+    """{job: why} of the jobs the rehearsal could not run on this machine."""
+    return {gid: s["not_run"] for gid, s in real.items() if s.get("not_run")}
 
 
 def totals_by(rows: list[dict], key: str) -> dict[str, dict]:
@@ -119,7 +131,7 @@ def write_report(cost_files: list[str], real: dict[str, dict], scale: str, setti
     writer.writeheader()
     writer.writerows(rows)
     io.write_text(csv_path, buf.getvalue())
-    io.write_text(md_path, markdown(rows, scale, settings, dev))
+    io.write_text(md_path, markdown(rows, scale, settings, dev, real))
     return {"jobs": len(rows), "gpu_hours": sum(r["gpu_hours"] for r in rows),
             "flagged": [r["job"] for r in rows if not r["fits"]]}
 
@@ -129,14 +141,19 @@ def _table(header: list[str], lines: list[list]) -> list[str]:
     return out + ["| " + " | ".join(str(x) for x in line) + " |" for line in lines]
 
 
-def markdown(rows: list[dict], scale: str, settings: dict, dev: dict) -> str:
+def markdown(rows: list[dict], scale: str, settings: dict, dev: dict,
+             real: dict[str, dict]) -> str:
     """The report for people: assumptions, totals per paper and experiment, flagged jobs."""
     total = sum(r["gpu_hours"] for r in rows)
     lines = [f"# Rehearsal of the {scale} plan: projected cost", "",
-             f"PROJECTIONS, not measurements on a GPU: {len(rows)} training jobs rehearsed on "
-             f"this machine ({settings.get('epochs')} epoch(s) of {settings.get('steps')} "
-             "minibatches each, at the real shapes), projected onto the full runs.", "",
-             f"**Total: {total:,.1f} GPU-hours** on one {dev['name']}.", "",
+             f"PROJECTIONS, not measurements on a GPU: {len(rows)} training jobs, "
+             f"{len({r['measured_on'] for r in rows})} of them rehearsed on this machine (one "
+             "per signature stands for the jobs that differ from it only in loss, noise rate "
+             f"or seeds), {settings.get('epochs')} epoch(s) of {settings.get('steps')} "
+             "minibatches each at the real shapes, projected onto the full runs.", "",
+             f"**Total: {total:,.1f} GPU-hours** on one {dev['name']}"
+             + (f", without the {len(not_run(real))} job(s) not rehearsed" if not_run(real)
+                else "") + ".", "",
              "Assumptions:", *[f"- {a}" for a in assumptions(dev)], "",
              "## Per paper", ""]
     lines += _table(["paper", "jobs", "GPU-hours", "largest job memory (GiB)", "flagged"],
@@ -148,6 +165,10 @@ def markdown(rows: list[dict], scale: str, settings: dict, dev: dict) -> str:
                     [[e, t["jobs"], f"{t['steps']:,}", f"{t['gpu_hours']:.2f}",
                       f"{t['max_gpu_memory_gib']:.1f}", t["flagged"]]
                      for e, t in totals_by(rows, "experiment").items()])
+    skipped = not_run(real)
+    lines += ["", "## Jobs not rehearsed on this machine", ""]
+    lines += [f"- {gid}: {why} (by accounting: weights, gradients, optimizer state); "
+              "run it where it fits" for gid, why in skipped.items()] or ["None."]
     flagged = [r for r in rows if not r["fits"]]
     lines += ["", "## Jobs that do not fit the device", ""]
     lines += [f"- {r['job']}: {r['gpu_memory_gib']:.1f} GiB projected for {r['cells']} "

@@ -33,9 +33,16 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--steps", type=int, default=DEFAULTS["steps"],
                     help="minibatches per epoch")
     ap.add_argument("--eval-examples", type=int, default=DEFAULTS["eval_examples"])
+    ap.add_argument("--probe-examples", type=int, default=DEFAULTS["probe_examples"],
+                    help="examples per split of an evaluation that writes probe files "
+                    "(0: all, the files' real size; costly: docs/rehearsal.md)")
     ap.add_argument("--device-model", default=DEFAULTS["device_model"],
                     help="the GPU the report projects onto (memrepro.rehearsal.devices)")
     ap.add_argument("--cores", default="all", help="Snakemake's --cores")
+    ap.add_argument("--all-jobs", action="store_true", help="every job, heavy ones too "
+                    "(docs/rehearsal.md)")
+    ap.add_argument("--heavy-mb", type=int, default=DEFAULTS["heavy_mb"], help="jobs needing "
+                    "more MB (by accounting) run once per signature (default: %(default)s)")
     ap.add_argument("--dry-run", "-n", action="store_true", help="plan only")
 
 
@@ -82,10 +89,15 @@ def write_mirror(mirror: Path, names: list[str]) -> None:
 
 def snakemake_command(args: argparse.Namespace, mirror: Path) -> list[str]:
     settings = {"epochs": args.epochs, "steps": args.steps, "eval_examples": args.eval_examples,
+                "probe_examples": args.probe_examples, "all_jobs": args.all_jobs,
+                "heavy_mb": args.heavy_mb,
                 "device_model": args.device_model,
                 **({"only": list(args.only)} if args.only else {})}
     data = {"root": "resources/datasets", "mirror": str(mirror)}
+    memory = int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 10**6 * 0.8)
+    settings["max_mb"] = memory
     return ["snakemake", "--cores", str(args.cores), "figures", *(["-n"] if args.dry_run else []),
+            "--resources", f"rehearsal_mb={memory}",
             "--config", f"scale={args.scale}", f"rehearse={json.dumps(settings)}",
             f"data={json.dumps(data)}"]
 

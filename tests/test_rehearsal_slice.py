@@ -1,0 +1,47 @@
+"""The CI slice of the rehearsal (docs/rehearsal.md): one experiment of every paper at paper
+shapes, through `memrepro rehearse` (full-size raw files in their formats, the real download,
+prepare, noise and training rules, a figure, the cost report), in a copy of the project."""
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import hang_limit
+
+from memrepro.config.dataset_sizes import KNOWN_COUNTS
+
+SLICE = ["ps_resnet32_cifar10", "ar_mnist_randy", "llj_tod_mnist", "md_mnist", "llj/fig1"]
+JOBS = {"ps_resnet32_cifar10": 12, "ar_mnist_randy": 4, "llj_tod_mnist": 2, "md_mnist": 8}
+
+
+def test_a_slice_of_the_paper_plan_rehearses_end_to_end(workdir):
+    exe = Path(sys.executable).with_name("memrepro")
+    # heavy-mb 1000: every job of these experiments is heavier, so one runs per signature
+    res = subprocess.run([str(exe), "rehearse", "--root", str(workdir), "--scale", "paper",
+                          "--cores", "2", "--heavy-mb", "1000", "--eval-examples", "64",
+                          "--probe-examples", "64", "--only", *SLICE],
+                         capture_output=True, text=True, timeout=hang_limit(240))
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-6000:]
+    d = workdir / "rehearsal" / "paper"
+    # the real rules prepared the datasets at their published sizes
+    for name in ("mnist", "cifar10"):
+        meta = json.loads((d / "results" / "data" / f"{name}.json").read_text())
+        assert meta["n_train"] == sum(KNOWN_COUNTS[name][0]), meta
+    # a row per real job; each measured by itself or by the job of its signature, or not run
+    rows = list(csv.DictReader((d / "results" / "rehearsal.csv").open()))
+    by_experiment = {e: [r for r in rows if r["experiment"] == e] for e in JOBS}
+    report = (d / "results" / "rehearsal.md").read_text()
+    for exp, n in JOBS.items():
+        if exp == "md_mnist" and "md_mnist/" in report.split("not rehearsed")[1]:
+            continue  # this machine holds no 40 MLPs of 31 M parameters: said so, not run
+        assert len(by_experiment[exp]) == n, (exp, by_experiment[exp])
+        for r in by_experiment[exp]:
+            assert float(r["flops_per_step"]) > 0 and float(r["gpu_hours"]) > 0, r
+            assert r["measured_on"].startswith(exp + "/")
+    # the figure is marked; no claim, no manifest; the project's own results untouched
+    assert (d / "results" / "figures" / "llj" / "fig1_REHEARSAL.png").is_file()
+    assert not (d / "results" / "claims.json").exists()
+    assert not (d / "results" / "manifest.json").exists()
+    assert not (workdir / "results").exists()
