@@ -26,6 +26,7 @@ PAGES = [ROOT / "README.md", *sorted(p for p in (ROOT / "docs").glob("*.md")
          *sorted((ROOT / "docs/papers").glob("*.md"))]
 # made by a build, a tool or the user, or named relative to results/; paper ids: figure ids
 NOT_IN_REPO = {"results", "resources", "logs", ".snakemake", "dvc_plots", ".whl", "tmp",
+               "rehearsal",  # made by `memrepro rehearse`
                "runs", "noise", "metrics", "figures", "summary", "plots", "partitions",
                "data", "probes", "train", "my", "ps", "ar", "llj", "md", ".venv", ".git"}
 MADE_BY_TOOLS = (".dvc/cache", ".dvc/config.local", ".dvc/tmp")  # DVC's, not the checkout's

@@ -87,6 +87,18 @@ def write_mirror(mirror: Path, names: list[str]) -> None:
             write_full_size(mirror / name, name)
 
 
+def available_mb() -> int:
+    """The memory this machine can give now (MemAvailable: other work on a busy machine left
+    out), in MB; all of it where /proc/meminfo is missing."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024 // 10**6
+    except OSError:
+        pass
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 10**6
+
+
 def snakemake_command(args: argparse.Namespace, mirror: Path) -> list[str]:
     settings = {"epochs": args.epochs, "steps": args.steps, "eval_examples": args.eval_examples,
                 "probe_examples": args.probe_examples, "all_jobs": args.all_jobs,
@@ -94,7 +106,7 @@ def snakemake_command(args: argparse.Namespace, mirror: Path) -> list[str]:
                 "device_model": args.device_model,
                 **({"only": list(args.only)} if args.only else {})}
     data = {"root": "resources/datasets", "mirror": str(mirror)}
-    memory = int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 10**6 * 0.8)
+    memory = int(available_mb() * 0.8)
     settings["max_mb"] = memory
     return ["snakemake", "--cores", str(args.cores), "figures", *(["-n"] if args.dry_run else []),
             "--resources", f"rehearsal_mb={memory}",
