@@ -55,18 +55,28 @@ def test_heavy_jobs_run_once_per_signature_and_stand_for_the_others():
     real = rp.rehearse(plan, rp.settings({"rehearse": True}))
     md = [gid for gid in real if real[gid]["experiment"] == "md_mnist"]
     assert len(md) == n_md == 8  # every real job keeps its row
-    assert [gid for gid in md if gid in plan.groups] == [md[0]]  # one of them runs
+    # one of them trains, the others copy its outputs
+    assert [gid for gid in md if not plan.groups[gid].get("copy_of")] == [md[0]]
+    assert {plan.groups[gid].get("copy_of") for gid in md[1:]} == {md[0]}
     assert {real[gid]["represented_by"] for gid in md} == {md[0]}
     assert all(real[gid]["memory_mb"] > 2500 for gid in md)
-    # light jobs all run; a figure reading md_mnist is not drawn, one reading PS is
-    assert all(gid in plan.groups for gid in real if real[gid]["memory_mb"] <= 2500)
-    assert "md/fig1" not in plan.figures and "ps/fig1" in plan.figures
-    # a job heavier than the machine is not run, and says why
+    # light jobs all train; every figure is drawn, and MD's say how many runs are copies
+    assert not any(plan.groups[gid].get("copy_of") for gid in real
+                   if real[gid]["memory_mb"] <= 2500)
+    assert set(plan.figures) == set(paper_plan().figures)
+    runs = sum(len(plan.groups[gid]["cells"]) for gid in md)
+    assert f"{runs - len(plan.groups[md[0]]['cells'])} of its {runs} runs are copies" in \
+        figure_caption("md/fig3", plan.figures["md/fig3"], plan)
+    assert "copies" not in figure_caption("ps/fig1", plan.figures["ps/fig1"], plan)
+    # a job heavier than the machine is not run, nor its copies, and the report says why;
+    # the figures reading them are not drawn
     small = paper_plan()
     real = rp.rehearse(small, rp.settings({"rehearse": {"max_mb": 10_000}}))
     assert all(real[gid]["memory_mb"] <= 10_000 for gid in small.groups)
-    assert md[0] not in small.groups
+    assert not set(md) & set(small.groups)
     assert "10,000 MB" in real[md[0]]["not_run"]
+    assert real[md[1]]["not_run"] == f"would copy {md[0]}, which is not run"
+    assert "md/fig1" not in small.figures and "ps/fig1" in small.figures
 
 
 def test_only_keeps_the_named_experiments_their_partitions_sources_and_their_figures():
@@ -80,6 +90,79 @@ def test_only_keeps_the_named_experiments_their_partitions_sources_and_their_fig
                 for p in panel.get("series") or [panel]} <= set(plan.experiments)
     with pytest.raises(ValueError, match="rehearse.only: 'no_such'"):
         rp.rehearse(paper_plan(), rp.settings({"rehearse": {"only": ["no_such"]}}))
+
+
+def test_probe_files_are_full_size_where_a_forward_pass_over_every_example_is_cheap():
+    plan = paper_plan()
+    real = rp.rehearse(plan, rp.settings({"rehearse": {"all_jobs": True}}))
+    # an MLP of 784-512-512-10 over MNIST's 70,000 examples: 2 x 0.67 MFLOP per example,
+    # by hand from its weights (the biases and activations add under 1%)
+    llj = next(gid for gid in real if real[gid]["experiment"] == "llj_mlp_mnist")
+    mlp = plan.groups[llj]["cells"][0]["model"]
+    weights = 784 * mlp["hidden"] + (mlp["depth"] - 1) * mlp["hidden"] ** 2 + mlp["hidden"] * 10
+    assert real[llj]["probe_tflop"] == pytest.approx(2 * weights * 70_000 / 1e12, rel=0.01)
+    # cheap (< 1 TFLOP): every example; MD's 40-model groups: the first 256
+    assert "probe_examples" not in plan.groups[llj]["cells"][0]["train"]
+    md = next(gid for gid in real if real[gid]["experiment"] == "md_mnist")
+    assert real[md]["probe_tflop"] > 100
+    assert plan.groups[md]["cells"][0]["train"]["probe_examples"] == 256
+    # a job without probes has nothing to cap
+    ps = next(gid for gid in real if real[gid]["experiment"].startswith("ps_"))
+    assert real[ps]["probe_tflop"] == 0 and "probe_examples" not in \
+        plan.groups[ps]["cells"][0]["train"]
+    # the captions say which
+    assert "every example where it wrote probe files" in figure_caption(
+        "llj/fig3", plan.figures["llj/fig3"], plan)
+    assert "the first 256 examples where" in figure_caption("md/fig1", plan.figures["md/fig1"],
+                                                             plan)
+
+
+def test_figures_computed_over_sgd_steps_compute_over_figure_steps_and_say_so():
+    plan = paper_plan()
+    real_steps = plan.figures["ar/fig3"]["settings"]["steps"]
+    rp.rehearse(plan, rp.settings({"rehearse": {"figure_steps": 7}}))
+    for fid in ("ar/fig3", "ar/fig4"):
+        spec = plan.figures[fid]
+        assert spec["settings"]["steps"] == 7
+        assert spec["rehearsal_steps"] == {"real": real_steps, "run": 7}
+        assert f"computed over 7 of the real {real_steps} SGD steps" in \
+            figure_caption(fid, spec, plan)
+    assert paper_plan().figures["ar/fig3"]["settings"]["steps"] == real_steps  # not shared
+
+
+def test_an_unknown_device_model_is_refused_when_the_settings_are_read():
+    with pytest.raises(ValueError, match=r"rehearse.device_model: 'h100' is not allowed.*"
+                                         r"h100-80gb"):
+        rp.settings({"rehearse": {"device_model": "h100"}})
+    assert rp.settings({"rehearse": True})["device_model"] == "h100-80gb"
+
+
+def test_a_copied_job_gets_every_file_of_the_job_trained_for_it(tmp_path):
+    from memrepro.rehearsal.copies import copy_outputs
+
+    def outputs(name):
+        d = tmp_path / name
+        return {"history": [str(d / f"c{i}" / "history.csv") for i in range(2)],
+                "model": [str(d / f"c{i}" / "model.pt") for i in range(2)],
+                "run": [str(d / f"c{i}" / "run.json") for i in range(2)],
+                "probes": [str(d / f"c{i}" / "probes" / "features_epoch-1.npz")
+                           for i in range(2)]}
+
+    src, dst = outputs("trained"), outputs("copy")
+    for kind, files in src.items():
+        for i, f in enumerate(files):
+            (tmp_path / f).parent.mkdir(parents=True, exist_ok=True)
+            text = json.dumps({"spec": {"slug": f"t{i}"}}) if kind == "run" else f"{kind}{i}"
+            (tmp_path / f).write_text(text)
+    copy_outputs(src, dst, ["a", "b"])
+    for kind in ("history", "model", "probes"):
+        assert [open(f).read() for f in dst[kind]] == [open(f).read() for f in src[kind]]
+    runs = [json.loads(open(f).read()) for f in dst["run"]]
+    assert [r["spec"]["slug"] for r in runs] == ["t0", "t1"]  # what was trained
+    assert [r["rehearsal_copy"]["for"] for r in runs] == ["a", "b"]
+    assert runs[1]["rehearsal_copy"]["of"] == str(tmp_path / "trained" / "c1")
+    with pytest.raises(ValueError, match="the same outputs"):
+        copy_outputs(src, {**dst, "probes": dst["probes"][:1]}, ["a", "b"])
 
 
 def test_a_rehearsal_outside_its_directory_is_refused(tmp_path):

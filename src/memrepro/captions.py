@@ -98,14 +98,26 @@ def _extras(exp: dict) -> str:
     return "".join(f"; {x}" for x in out)
 
 
-def rehearsal_text(plan) -> str:
-    """The warning that opens a rehearsal's captions, with what its runs did."""
+def rehearsal_text(spec: dict, plan) -> str:
+    """The warning that opens a rehearsal's captions, with what the figure's runs did."""
     r = plan.config["rehearse"]
-    probe = r.get("probe_examples") or "all"
+    exps = set(experiments_of(spec))
+    capped = {c["train"]["probe_examples"] for (e, _), c in plan.cells.items()
+              if e in exps and c["train"].get("probe_examples")}
+    probes = (f"the first {min(capped)} examples where it wrote probe files" if capped
+              else "every example where it wrote probe files")
+    steps = spec.get("rehearsal_steps")
+    cut = (f"; computed over {steps['run']} of the real {steps['real']} SGD steps"
+           if steps else "")
+    groups = [g for g in plan.groups.values() if g["experiment"] in exps]
+    copied = sum(len(g["cells"]) for g in groups if g.get("copy_of"))
+    if copied:
+        cut += (f"; {copied} of its {sum(len(g['cells']) for g in groups)} runs are copies of "
+                "a trained job of the same shapes (heavy jobs are trained once per signature)")
     return (f"REHEARSAL, NOT A RESULT: every run of this figure trained {r['epochs']} epoch(s) "
             f"of {r['steps']} minibatches at its real shapes and was evaluated on the first "
-            f"{r['eval_examples']} examples of each split ({probe} where it wrote probe files; "
-            "memrepro rehearse, docs/rehearsal.md): only the figure's form means anything.")
+            f"{r['eval_examples']} examples of each split ({probes}){cut} (memrepro rehearse, "
+            "docs/rehearsal.md): only the figure's form means anything.")
 
 
 def figure_caption(fid: str, spec: dict, plan) -> str:
@@ -116,7 +128,7 @@ def figure_caption(fid: str, spec: dict, plan) -> str:
     kind = catalog.figure_kinds()[spec["kind"]]
     text = kind.caption(spec, plan) if kind.caption is not None else \
         _generic_caption(fid, spec, plan, kind)
-    return f"{rehearsal_text(plan)}\n{text}" if rehearsal(plan) else text
+    return f"{rehearsal_text(spec, plan)}\n{text}" if rehearsal(plan) else text
 
 
 def _generic_caption(fid: str, spec: dict, plan, kind) -> str:

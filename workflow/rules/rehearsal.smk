@@ -6,7 +6,11 @@ from memrepro.paths import REHEARSAL_CSV, REHEARSAL_LOG, REHEARSAL_MD
 
 rule rehearsal_report:
     input:
-        [rehearsal_cost_path(gid) for gid in PLAN.groups] if REHEARSAL else [],
+        (
+            [rehearsal_cost_path(g) for g, v in PLAN.groups.items() if not v.get("copy_of")]
+            if REHEARSAL
+            else []
+        ),
     output:
         csv=REHEARSAL_CSV,
         md=REHEARSAL_MD,

@@ -6,14 +6,20 @@ What changes in each cell's ``train``:
 - ``epochs``: the rehearsal's (default 1); ``steps_per_epoch``: its ``steps`` (default 2);
 - ``eval_every: 1``, ``checkpoint_every: 1``: every epoch is evaluated and checkpointed, so the
   evaluation and checkpoint code runs; an evaluation reads only the first ``eval_examples``
-  examples of each split (the engine's ``train.eval_examples``), or ``probe_examples`` where it
-  writes a probe file (0: every example, so probe files have their real sizes). Full-size probe
-  files cost a forward pass of every model over every example: at paper scale over 2,000 TFLOP
-  for the training sets of the plan's jobs (AR Fig. 1's 100 MLPs over 60,000 digits: 240 TFLOP
-  per job), about a day on 2 CPU cores; hence 1,024 by default;
+  examples of each split (the engine's ``train.eval_examples``), or, where it writes a probe
+  file, every example (the file's real size) when a forward pass of the job's models over all
+  its examples costs at most ``full_probe_tflop`` (``probe_tflop``, by accounting: 1 TFLOP,
+  about half a minute on 2 cores), else the first ``probe_examples``. Full-size probe files for
+  every job cost 3,000 TFLOP at quick (MD's 20-model groups 87-100 TFLOP each, AR Fig. 1's 100
+  MLPs 280, LLJ's VGG-11 21, AR's CSR runs 2.8-3.5), days on 2 CPU cores; LLJ's MLPs (0.46)
+  write full-size files;
 - probe epochs are mapped onto the rehearsal's: epoch 0 stays 0, a real epoch e of E becomes
   ceil(e x R / E) (at least 1), ``every: k`` becomes max(1, round(k x R / E)); a partition's
   scoring epoch is mapped the same way.
+
+A figure computed from a dataset over ``steps`` SGD steps (AR Figs. 3-4's loss-sensitivity
+unroll) computes over ``figure_steps`` (20) of them: the full unroll over all steps was
+measured once (docs/rehearsal.md) and is the same at quick and paper scale.
 
 The real settings are kept (``real_settings``) for the cost report (memrepro.rehearsal.report).
 ``only``: the named experiments, those whose partitions they train on, and the figures drawn
@@ -22,11 +28,13 @@ from them alone; a figure computed from a dataset (no experiment) only when name
 **Heavy jobs once per signature** (unless ``all_jobs``): a job whose models need more than
 ``heavy_mb`` (by accounting: ``memory_mb``) runs once for all the jobs that differ from it only
 in loss, noise rate or seeds (the first; a partition's scoring job always): its measurements
-stand for theirs in the cost report, which still has a row per real job. Why: the paper plan's
+stand for theirs in the cost report, which still has a row per real job, and its outputs are
+copied to theirs (``copy_of``; same shapes and sizes), so every figure is drawn and its caption
+says how many of its runs are copies. Why: the paper plan's
 MD groups of 40 MLPs of 31 M parameters need 16-19 GB each and write 5 GB of model files; all
 of them are 251 GB of files. A job needing more than ``max_mb`` (the machine's memory, from
-``memrepro rehearse``) is not run; the report says so. A figure is drawn when every job of
-every experiment it reads was run.
+``memrepro rehearse``) is not run, nor are its copies; the report says so. A figure is drawn
+when every job of every experiment it reads was run or copied.
 """
 
 from __future__ import annotations
@@ -39,8 +47,8 @@ from memrepro.specs import not_allowed
 
 MARK = "REHEARSAL"
 DEFAULTS = {"epochs": 1, "steps": 2, "eval_examples": 128, "probe_examples": 256,
-            "device_model": "h100-80gb", "only": None, "all_jobs": False, "heavy_mb": 2500,
-            "max_mb": None}
+            "full_probe_tflop": 1.0, "figure_steps": 20, "device_model": "h100-80gb",
+            "only": None, "all_jobs": False, "heavy_mb": 2500, "max_mb": None}
 
 
 def settings(config: dict) -> dict | None:
@@ -48,7 +56,11 @@ def settings(config: dict) -> dict | None:
     value = config.get("rehearse", False)
     if value is False or value is None:
         return None
-    return {**DEFAULTS, **({} if value is True else value)}
+    from memrepro.rehearsal.devices import device
+
+    out = {**DEFAULTS, **({} if value is True else value)}
+    device(out["device_model"])  # an unknown device model is refused before any job
+    return out
 
 
 def map_epoch(epoch: int, real_epochs: int, epochs: int) -> int:
@@ -68,9 +80,9 @@ def map_probe(opts: dict, real_epochs: int, epochs: int) -> dict:
     return out
 
 
-def rehearsal_train(train: dict, opts: dict) -> dict:
-    """A cell's ``train`` in the rehearsal."""
-    probe = int(opts["probe_examples"] or 0)
+def rehearsal_train(train: dict, opts: dict, full_probes: bool = False) -> dict:
+    """A cell's ``train`` in the rehearsal; probe files of every example if ``full_probes``."""
+    probe = 0 if full_probes else int(opts["probe_examples"] or 0)
     return {**train, "epochs": int(opts["epochs"]), "steps_per_epoch": int(opts["steps"]),
             "eval_every": 1, "checkpoint_every": 1, "eval_examples": int(opts["eval_examples"]),
             **({"probe_examples": probe} if probe else {})}
@@ -105,7 +117,7 @@ def rehearse(plan, opts: dict) -> dict[str, dict]:
     """Turn ``plan`` into its rehearsal, in place (see the module docstring); returns the real
     settings of each of its training jobs (``real_settings``)."""
     if opts.get("only"):
-        _keep_only(plan, list(opts["only"]))
+        keep_only(plan, list(opts["only"]))
     real = real_settings(plan)
     memory = {gid: memory_mb(g, plan.datasets) for gid, g in plan.groups.items()}
     for gid, mb in memory.items():
@@ -115,22 +127,42 @@ def rehearse(plan, opts: dict) -> dict[str, dict]:
     for gid, by in _one_job_per_signature(plan, heavy).items():
         real[gid]["represented_by"] = by
     too_big = {gid for gid in plan.groups if opts.get("max_mb") and memory[gid] > opts["max_mb"]}
-    _drop_groups(plan, too_big)
     for gid in too_big:
         real[gid]["not_run"] = f"needs about {memory[gid]:,} MB; allowed: {opts['max_mb']:,} MB"
+    copies = {gid: g["copy_of"] for gid, g in plan.groups.items() if g.get("copy_of") in too_big}
+    for gid, by in copies.items():
+        real[gid]["not_run"] = f"would copy {by}, which is not run"
+    _drop_groups(plan, too_big | set(copies))
     epochs = int(opts["epochs"])
     for part in plan.partitions.values():
         real_epochs = int(part["cell"]["train"]["epochs"])
         part["epoch"] = map_epoch(int(part["epoch"]), real_epochs, epochs)
         part["probe_file"] = _probe_file_at(part["probe_file"], part["epoch"])
-    for cell in plan.cells.values():
-        real_epochs = int(cell["train"]["epochs"])
-        cell["train"] = rehearsal_train(cell["train"], opts)
-        if cell.get("probes"):
-            cell["probes"] = {k: map_probe(v, real_epochs, epochs)
-                              for k, v in cell["probes"].items()}
+    for gid, g in plan.groups.items():
+        tflop = probe_tflop(g, plan.datasets)
+        real[gid]["probe_tflop"] = round(tflop, 3)
+        for cell in g["cells"]:
+            _rehearse_cell(cell, opts, full_probes=tflop <= float(opts["full_probe_tflop"]))
+    _cut_figure_steps(plan, int(opts["figure_steps"]))
     plan.config = {**plan.config, "rehearse": opts}
     return real
+
+
+def _rehearse_cell(cell: dict, opts: dict, full_probes: bool) -> None:
+    """A cell's ``train`` and probe epochs in the rehearsal, in place."""
+    real_epochs, epochs = int(cell["train"]["epochs"]), int(opts["epochs"])
+    cell["train"] = rehearsal_train(cell["train"], opts, full_probes or not cell.get("probes"))
+    if cell.get("probes"):
+        cell["probes"] = {k: map_probe(v, real_epochs, epochs) for k, v in cell["probes"].items()}
+
+
+def _cut_figure_steps(plan, steps: int) -> None:
+    """Figures computed over ``settings.steps`` SGD steps compute over at most ``steps``."""
+    for fid, spec in plan.figures.items():
+        settings = spec.get("settings")
+        if isinstance(settings, dict) and int(settings.get("steps") or 0) > steps:
+            plan.figures[fid] = {**spec, "settings": {**settings, "steps": steps},
+                                 "rehearsal_steps": {"real": settings["steps"], "run": steps}}
 
 
 def signature(group: dict) -> str:
@@ -144,16 +176,18 @@ def signature(group: dict) -> str:
 
 
 def _one_job_per_signature(plan, heavy: set[str]) -> dict[str, str]:
-    """Keep one training job per signature among the ``heavy`` jobs of ``plan`` (partitions'
-    scoring jobs first), and the figures whose experiments keep every job; returns
-    {heavy job: the job run for it}."""
+    """Train one job per signature among the ``heavy`` jobs of ``plan`` (partitions' scoring
+    jobs first); the others copy its outputs (``copy_of``: the same files, shapes and sizes,
+    so that every figure is drawn); returns {heavy job: the job trained for it}."""
     scorers = {(p["experiment"], p["cell"]["slug"]) for p in plan.partitions.values()}
     scoring = {gid for gid, g in plan.groups.items()
                if any((c["experiment"], c["slug"]) in scorers for c in g["cells"])}
     order = sorted(heavy, key=lambda gid: (gid not in scoring, list(plan.groups).index(gid)))
     first: dict[str, str] = {}
     represented = {gid: first.setdefault(signature(plan.groups[gid]), gid) for gid in order}
-    _drop_groups(plan, heavy - set(first.values()))
+    for gid, by in represented.items():
+        if gid != by:
+            plan.groups[gid]["copy_of"] = by
     return represented
 
 
@@ -177,7 +211,7 @@ def _probe_file_at(path: str, epoch: int) -> str:
     return f"{stem}_epoch-{epoch}.npz"
 
 
-def _keep_only(plan, only: list[str]) -> None:
+def keep_only(plan, only: list[str]) -> None:
     """Drop every experiment not in ``only`` (or needed by it), and what only they feed."""
     unknown = [e for e in only if e not in plan.experiments and e not in plan.figures]
     if unknown:
@@ -249,6 +283,30 @@ def memory_mb(group: dict, datasets: dict) -> int:
     states = 2 if opt["name"] == "adam" else int(bool(opt.get("momentum")))
     params = sum(p.numel() for p in model.parameters())
     return BASE_MB + len(group["cells"]) * params * 4 * (3 + states) // 10**6
+
+
+def probe_tflop(group: dict, datasets: dict) -> float:
+    """TFLOP of one forward pass of the job's models over all the examples of its dataset (the
+    torchvision set it is made from: an upper bound for a subset), counted on the meta device;
+    0 for a job without probes, or on data other than the four image sets."""
+    import torch
+
+    from memrepro.config.dataset_sizes import KNOWN_COUNTS
+    from memrepro.engine import build_model
+    from memrepro.rehearsal.meter import OpCounter
+
+    cell = group["cells"][0]
+    base, classes = _base_of(cell["dataset"], datasets)
+    if not cell.get("probes") or base not in IMAGE_SHAPES:
+        return 0.0
+    channels, side = IMAGE_SHAPES[base]
+    with torch.device("meta"):
+        x = torch.empty(2, channels, side, side)  # 2: batch norm refuses one example
+        model = build_model(cell, x, classes).eval()
+        with torch.no_grad(), OpCounter() as counter:
+            model(x)
+    examples = sum(sum(split) for split in KNOWN_COUNTS[base])
+    return counter.flops / 2 * examples * len(group["cells"]) / 1e12
 
 
 def _base_of(name: str, datasets: dict) -> tuple[str, int]:

@@ -35,7 +35,13 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--eval-examples", type=int, default=DEFAULTS["eval_examples"])
     ap.add_argument("--probe-examples", type=int, default=DEFAULTS["probe_examples"],
                     help="examples per split of an evaluation that writes probe files "
-                    "(0: all, the files' real size; costly: docs/rehearsal.md)")
+                    "where full-size files would cost more than --full-probe-tflop (0: all, the "
+                    "files' real size; costly: docs/rehearsal.md)")
+    ap.add_argument("--full-probe-tflop", type=float, default=DEFAULTS["full_probe_tflop"],
+                    help="jobs whose forward pass over all their examples costs at most this "
+                    "many TFLOP write full-size probe files (default: %(default)s)")
+    ap.add_argument("--figure-steps", type=int, default=DEFAULTS["figure_steps"],
+                    help="SGD steps of figures computed over steps (AR Figs. 3-4)")
     ap.add_argument("--device-model", default=DEFAULTS["device_model"],
                     help="the GPU the report projects onto (memrepro.rehearsal.devices)")
     ap.add_argument("--cores", default="all", help="Snakemake's --cores")
@@ -62,7 +68,7 @@ def raw_datasets(root: Path, scale: str, only: list[str] | None) -> list[str]:
     """The torchvision datasets the rehearsed plan downloads."""
     from memrepro.config import resolve
     from memrepro.config.layout import load_sources, merge_sources
-    from memrepro.rehearsal.plan import _keep_only
+    from memrepro.rehearsal.plan import keep_only
 
     cwd = Path.cwd()
     os.chdir(root)
@@ -72,7 +78,7 @@ def raw_datasets(root: Path, scale: str, only: list[str] | None) -> list[str]:
     finally:
         os.chdir(cwd)
     if only:
-        _keep_only(plan, list(only))
+        keep_only(plan, list(only))
     return sorted(ds for ds, spec in plan.datasets.items() if spec["source"] == "torchvision")
 
 
@@ -102,6 +108,7 @@ def available_mb() -> int:
 def snakemake_command(args: argparse.Namespace, mirror: Path) -> list[str]:
     settings = {"epochs": args.epochs, "steps": args.steps, "eval_examples": args.eval_examples,
                 "probe_examples": args.probe_examples, "all_jobs": args.all_jobs,
+                "full_probe_tflop": args.full_probe_tflop, "figure_steps": args.figure_steps,
                 "heavy_mb": args.heavy_mb,
                 "device_model": args.device_model,
                 **({"only": list(args.only)} if args.only else {})}

@@ -265,6 +265,32 @@ def test_partitions_are_inputs_and_ids_outside_the_split_are_refused():
         subset_curves.KIND.table(entries, CURVE_SPEC)
 
 
+def test_probe_files_of_the_first_n_examples_keep_the_subsets_ids_below_n():
+    # a rehearsal's run (train.probe_examples) writes bits of the split's first 6 examples;
+    # the partition and the noise file keep their real sizes (10)
+    capped = make_cell("rand", 0.5, train={"probe_examples": 6, "track_gradients": {"frac": 0.4}})
+    corrupted = np.array([0, 1, 0, 1, 0, 1, 0, 1, 0, 1], bool)
+    write_noise(capped, corrupted)
+    write_partition("p", 10, easy=[0, 1, 7], difficult=[5, 8, 9])
+    train = [1, 0, 1, 1, 0, 0]
+    files = [write_correctness(capped, 1, train, [1])]
+    spec = {"title": "Fig. 5", "panels": [{"experiment": "rand", "loss": "cce", "subsets": [
+        {"name": "easy", "partition": "p", "part": "easy"},
+        {"name": "difficult", "partition": "p", "part": "difficult"},
+        {"name": "tracked", "source": "tracked", "part": "difficult"}]}]}
+    t = subset_curves.KIND.table([(0, "(a)", 0, capped, files)], spec)
+    _, difficult = tracked_subsets(corrupted, frac=0.4, seed=0)
+    below = difficult[difficult < 6]
+    assert t["size"].tolist() == [2, 1, below.size] and (t["split_size"] == 6).all()
+    assert t["accuracy"].tolist()[:2] == [0.5, 0.0]
+    assert t["accuracy"].iloc[2] == pytest.approx(np.array(train, bool)[below].mean())
+    # the same files from a run without the cap are refused, as any size mismatch
+    whole = {**capped, "train": {"track_gradients": {"frac": 0.4}}}
+    with pytest.raises(ValueError, match="ids up to 7, not allowed for the train split of 6"):
+        subset_curves.KIND.table([(0, "(a)", 0, whole, files)], {**spec, "panels": [
+            {**spec["panels"][0], "subsets": spec["panels"][0]["subsets"][:1]}]})
+
+
 # --- grad_stats (Fig. 4) ------------------------------------------------------------------------
 GRAD_SPEC = {"title": "Fig. 4", "panels": [
     {"experiment": "rand", "loss": "cce", "quantity": "cosine", "title": "(a)"},

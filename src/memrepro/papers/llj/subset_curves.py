@@ -100,17 +100,24 @@ def read_correctness(path: str) -> dict[str, np.ndarray]:
 
 
 def subset_positions(sub: dict, cell: dict, n: int, where: str, cache: dict) -> np.ndarray:
-    """Positions in the split (ids) of one subset for one run."""
+    """Positions in the split (ids) of one subset for one run; where the run's probe files hold
+    only the split's first ``n`` examples (a rehearsal's ``train.probe_examples``), the
+    subset's ids below ``n``."""
+    capped = bool(cell["train"].get("probe_examples"))
     if sub["source"] == "all":
         return np.arange(n)
     if sub["source"] == "tracked":
         frac = (cell["train"].get("track_gradients") or {}).get("frac", TRACKED_FRAC)
-        easy, difficult = tracked_subsets(corrupted_of(cell, n, where), frac=frac, seed=0)
-        return easy if sub["part"] == "easy" else difficult
+        corrupted = corrupted_of(cell, None if capped else n, where)
+        easy, difficult = tracked_subsets(corrupted, frac=frac, seed=0)
+        ids = easy if sub["part"] == "easy" else difficult
+        return ids[ids < n] if capped else ids
     name = sub["partition"]
     if name not in cache:
         cache[name] = load_npz(paths.partition_path(name))
     ids = cache[name][sub["part"]].astype(np.int64)
+    if capped:
+        return ids[ids < n]
     if ids.size and (ids.min() < 0 or ids.max() >= n):
         raise ValueError(f"{where}: partition {name!r} has ids up to {ids.max()}, not "
                          f"allowed for the {sub['split']} split of {n} examples")
