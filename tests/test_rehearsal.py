@@ -68,15 +68,29 @@ def test_heavy_jobs_run_once_per_signature_and_stand_for_the_others():
     assert f"{runs - len(plan.groups[md[0]]['cells'])} of its {runs} runs are copies" in \
         figure_caption("md/fig3", plan.figures["md/fig3"], plan)
     assert "copies" not in figure_caption("ps/fig1", plan.figures["ps/fig1"], plan)
-    # a job heavier than the machine is not run, nor its copies, and the report says why;
-    # the figures reading them are not drawn
+    # a job heavier than the machine trains the models that fit, and the rest copy them
     small = paper_plan()
     real = rp.rehearse(small, rp.settings({"rehearse": {"max_mb": 10_000}}))
-    assert all(real[gid]["memory_mb"] <= 10_000 for gid in small.groups)
-    assert not set(md) & set(small.groups)
-    assert "10,000 MB" in real[md[0]]["not_run"]
+    trained = [c["slug"] for c in small.groups[md[0]]["cells"]]
+    rest = small.groups[f"{md[0]}_rest"]
+    fit = real[md[0]]["trained_models"]
+    assert len(trained) == fit and len(rest["cells"]) == real[md[0]]["cells"] - fit
+    assert rp.memory_mb(small.groups[md[0]], small.datasets) <= 10_000
+    assert rp.memory_mb(paper_plan().groups[md[0]], small.datasets) > 10_000
+    assert rest["copy_of"] == md[0]
+    assert [c["slug"] for c in rest["copy_cells"]] == \
+        [trained[i % fit] for i in range(len(rest["cells"]))]
+    copy = small.groups[md[1]]  # a represented job copies the trained models too
+    assert {c["slug"] for c in copy["copy_cells"]} == set(trained)
+    assert set(small.figures) == set(paper_plan().figures)
+    # a job of which not one model fits is not run, nor its copies; the report says why and
+    # the figures reading them are not drawn
+    tiny = paper_plan()
+    real = rp.rehearse(tiny, rp.settings({"rehearse": {"max_mb": 1_000}}))
+    assert not set(md) & set(tiny.groups)
+    assert "1,000 MB" in real[md[0]]["not_run"]
     assert real[md[1]]["not_run"] == f"would copy {md[0]}, which is not run"
-    assert "md/fig1" not in small.figures and "ps/fig1" in small.figures
+    assert "md/fig1" not in tiny.figures
 
 
 def test_only_keeps_the_named_experiments_their_partitions_sources_and_their_figures():
@@ -296,6 +310,27 @@ def test_a_job_row_counts_the_real_steps_and_evaluations_and_flags_what_does_not
     assert not big["fits"]
     per_model = (big["gpu_memory_gib"] * 2**30 - CONTEXT_BYTES - 2**30) / 4
     assert big["split_to"] == int((10 * 2**30 - CONTEXT_BYTES - 2**30) // per_model)
+
+
+def test_a_job_measured_on_half_its_models_is_scaled_to_all_of_them(tmp_path):
+    from memrepro import io
+    from memrepro.rehearsal.report import rows_of, to_group_size
+
+    real = {"experiment": "e", "paper": "p", "cells": 4, "mode": "auto", "dataset": "d",
+            "model": "mlp", "probes": {}, "train": {"epochs": 10, "batch_size": 100}}
+    half = {**_measured(models=2, params=5 * 10**7, saved=2**29), "job": "e/all"}
+    scaled = to_group_size(half, 4)
+    whole = _measured(models=4, params=10**8, saved=2**30)
+    assert scaled["group"]["parameter_bytes"] == whole["group"]["parameter_bytes"]
+    assert scaled["train"]["saved_bytes"] == whole["train"]["saved_bytes"]
+    assert scaled["train"]["flops_per_section"] == 2 * half["train"]["flops_per_section"]
+    assert scaled["train"]["kernels_per_section"] == half["train"]["kernels_per_section"]
+    assert to_group_size(whole, 4) is whole  # nothing to scale
+    io.write_json(tmp_path / "e.json", half)
+    [row] = rows_of([str(tmp_path / "e.json")], {"e/all": real}, DEV)
+    assert row["measured_on"] == "e/all (its first 2 of 4 models, scaled)"
+    assert row["gpu_memory_gib"] == pytest.approx(
+        job_row("e/all", {**whole, "train": scaled["train"]}, real, DEV)["gpu_memory_gib"])
 
 
 # --- full-size raw files through the real download and prepare ------------------------------

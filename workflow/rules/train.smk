@@ -10,19 +10,19 @@ TRAIN_GPUS = train_gpus()
 for _gid, _group in PLAN.groups.items():
     if _group.get("copy_of"):
 
-        # a rehearsal's job that copies the outputs of the job trained for it (same signature:
-        # memrepro.rehearsal.plan, memrepro.rehearsal.copies)
+        # a rehearsal's job that copies the outputs of the job trained for it (same signature,
+        # or the first models of a job too big for the machine: memrepro.rehearsal.plan)
         rule:
             name:
                 rule_name(_gid)
             input:
-                **group_outputs(PLAN.groups[_group["copy_of"]]["cells"], FILE_PROBES),
+                **group_outputs(_group["copy_cells"], FILE_PROBES),
             output:
                 **train_outputs(_group),
             log:
                 TRAIN_LOG.format(group=_gid),
             params:
-                src=group_outputs(PLAN.groups[_group["copy_of"]]["cells"], FILE_PROBES),
+                src=group_outputs(_group["copy_cells"], FILE_PROBES),
                 dst=group_outputs(_group["cells"], FILE_PROBES),
                 slugs=[c["slug"] for c in _group["cells"]],
             script:

@@ -33,8 +33,10 @@ copied to theirs (``copy_of``; same shapes and sizes), so every figure is drawn 
 says how many of its runs are copies. Why: the paper plan's
 MD groups of 40 MLPs of 31 M parameters need 16-19 GB each and write 5 GB of model files; all
 of them are 251 GB of files. A job needing more than ``max_mb`` (the machine's memory, from
-``memrepro rehearse``) is not run, nor are its copies; the report says so. A figure is drawn
-when every job of every experiment it reads was run or copied.
+``memrepro rehearse``) trains the first of its models that fit, and the rest copy their files
+(the report scales the measurement by accounting); a job of which not one model fits is not
+run, nor are its copies, and the report says so. A figure is drawn when every job of every
+experiment it reads was run or copied.
 """
 
 from __future__ import annotations
@@ -126,26 +128,55 @@ def rehearse(plan, opts: dict) -> dict[str, dict]:
         {gid for gid, mb in memory.items() if mb > int(opts["heavy_mb"])}
     for gid, by in _one_job_per_signature(plan, heavy).items():
         real[gid]["represented_by"] = by
-    too_big = {gid for gid in plan.groups if opts.get("max_mb") and memory[gid] > opts["max_mb"]}
-    for gid in too_big:
-        real[gid]["not_run"] = f"needs about {memory[gid]:,} MB; allowed: {opts['max_mb']:,} MB"
-    copies = {gid: g["copy_of"] for gid, g in plan.groups.items() if g.get("copy_of") in too_big}
-    for gid, by in copies.items():
-        real[gid]["not_run"] = f"would copy {by}, which is not run"
-    _drop_groups(plan, too_big | set(copies))
+    _fit_the_machine(plan, real, memory, opts.get("max_mb"))
     epochs = int(opts["epochs"])
     for part in plan.partitions.values():
         real_epochs = int(part["cell"]["train"]["epochs"])
         part["epoch"] = map_epoch(int(part["epoch"]), real_epochs, epochs)
         part["probe_file"] = _probe_file_at(part["probe_file"], part["epoch"])
-    for gid, g in plan.groups.items():
-        tflop = probe_tflop(g, plan.datasets)
-        real[gid]["probe_tflop"] = round(tflop, 3)
+    full = {}  # a copy writes what its source wrote; a job cut to fit keeps its real cost
+    for gid, g in sorted(plan.groups.items(), key=lambda item: bool(item[1].get("copy_of"))):
+        if g.get("copy_of"):
+            full[gid] = full[g["copy_of"]]
+        else:
+            real[gid]["probe_tflop"] = round(probe_tflop(g, plan.datasets)
+                                             * real[gid]["cells"] / len(g["cells"]), 3)
+            full[gid] = real[gid]["probe_tflop"] <= float(opts["full_probe_tflop"])
         for cell in g["cells"]:
-            _rehearse_cell(cell, opts, full_probes=tflop <= float(opts["full_probe_tflop"]))
+            _rehearse_cell(cell, opts, full_probes=full[gid])
     _cut_figure_steps(plan, int(opts["figure_steps"]))
     plan.config = {**plan.config, "rehearse": opts}
     return real
+
+
+def _fit_the_machine(plan, real: dict, memory: dict, max_mb: int | None) -> None:
+    """Jobs needing more than ``max_mb``: train the first models that fit and copy their files
+    to the rest (``<job>_rest``); a job of which not one model fits is not run, nor are its
+    copies, and ``real`` says why. Then every copy's sources (``copy_cells``)."""
+    too_big = [gid for gid, g in plan.groups.items()
+               if max_mb and memory[gid] > max_mb and not g.get("copy_of")]
+    dropped = set()
+    for gid in too_big:
+        cells = plan.groups[gid]["cells"]
+        per_model = (memory[gid] - BASE_MB) / len(cells)
+        fit = min(len(cells) - 1, int((max_mb - BASE_MB) // per_model)) if per_model else 0
+        if fit >= 1:
+            plan.groups[f"{gid}_rest"] = {**plan.groups[gid], "cells": cells[fit:],
+                                          "copy_of": gid}
+            plan.groups[gid] = {**plan.groups[gid], "cells": cells[:fit]}
+            real[gid]["trained_models"] = fit
+            continue
+        real[gid]["not_run"] = f"needs about {memory[gid]:,} MB; allowed: {max_mb:,} MB"
+        dropped.add(gid)
+    for gid, g in plan.groups.items():
+        if g.get("copy_of") in dropped:
+            real.get(gid, {})["not_run"] = f"would copy {g['copy_of']}, which is not run"
+            dropped.add(gid)
+    _drop_groups(plan, dropped)
+    for g in plan.groups.values():
+        if g.get("copy_of"):
+            src = plan.groups[g["copy_of"]]["cells"]
+            g["copy_cells"] = [src[i % len(src)] for i in range(len(g["cells"]))]
 
 
 def _rehearse_cell(cell: dict, opts: dict, full_probes: bool) -> None:

@@ -96,9 +96,28 @@ def rows_of(cost_files: list[str], real: dict[str, dict], dev: dict) -> list[dic
     for gid, settings in real.items():
         by = settings.get("represented_by", gid)
         if by in measured:
-            rows.append({**job_row(gid, measured[by], settings, dev), "measured_on": by,
-                         "not_run": ""})
+            m, on = to_group_size(measured[by], settings["cells"]), by
+            if m is not measured[by]:
+                on += (f" (its first {measured[by]['group']['models']} of {settings['cells']} "
+                       "models, scaled)")
+            rows.append({**job_row(gid, m, settings, dev), "measured_on": on, "not_run": ""})
     return sorted(rows, key=lambda r: r["job"])
+
+
+def to_group_size(measured: dict, cells: int) -> dict:
+    """A stacked job's measurements on its first models (memrepro.rehearsal.plan: a job too
+    big for the machine), scaled to all ``cells`` models by accounting: parameters, FLOPs,
+    bytes moved and saved activations grow with the models; kernels and data do not.
+    Anything else is returned as it is."""
+    g = measured["group"]
+    if g["mode"] != "stacked" or g["models"] >= cells:
+        return measured
+    r = cells / g["models"]
+    group = {**g, "models": cells, "parameters": g["parameters"] * r,
+             "parameter_bytes": g["parameter_bytes"] * r}
+    train = {**measured["train"], **{k: measured["train"][k] * r for k in
+                                     ("flops_per_section", "bytes_per_section", "saved_bytes")}}
+    return {**measured, "group": group, "train": train}
 
 
 def not_run(real: dict[str, dict]) -> dict[str, str]:
