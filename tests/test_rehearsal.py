@@ -60,17 +60,22 @@ def test_heavy_jobs_run_once_per_signature_and_stand_for_the_others():
     assert {plan.groups[gid].get("copy_of") for gid in md[1:]} == {md[0]}
     assert {real[gid]["represented_by"] for gid in md} == {md[0]}
     assert all(real[gid]["memory_mb"] > 2500 for gid in md)
+    # it trains the models that fit in heavy_mb (two of 495 MB), the rest copy them
+    assert real[md[0]]["trained_models"] == len(plan.groups[md[0]]["cells"]) == 2
+    assert rp.models_that_fit(40, 1500 + 40 * 495, 2500) == 2
+    assert rp.models_that_fit(40, 1500 + 40 * 495, 1000) == 0
+    assert rp.models_that_fit(40, 9000, 10_000) == 40
     # light jobs all train; every figure is drawn, and MD's say how many runs are copies
     assert not any(plan.groups[gid].get("copy_of") for gid in real
                    if real[gid]["memory_mb"] <= 2500)
     assert set(plan.figures) == set(paper_plan().figures)
-    runs = sum(len(plan.groups[gid]["cells"]) for gid in md)
-    assert f"{runs - len(plan.groups[md[0]]['cells'])} of its {runs} runs are copies" in \
+    runs = sum(real[gid]["cells"] for gid in md)
+    assert f"{runs - 2} of its {runs} runs are copies" in \
         figure_caption("md/fig3", plan.figures["md/fig3"], plan)
     assert "copies" not in figure_caption("ps/fig1", plan.figures["ps/fig1"], plan)
     # a job heavier than the machine trains the models that fit, and the rest copy them
     small = paper_plan()
-    real = rp.rehearse(small, rp.settings({"rehearse": {"max_mb": 10_000}}))
+    real = rp.rehearse(small, rp.settings({"rehearse": {"max_mb": 10_000, "all_jobs": True}}))
     trained = [c["slug"] for c in small.groups[md[0]]["cells"]]
     rest = small.groups[f"{md[0]}_rest"]
     fit = real[md[0]]["trained_models"]
@@ -80,9 +85,10 @@ def test_heavy_jobs_run_once_per_signature_and_stand_for_the_others():
     assert rest["copy_of"] == md[0]
     assert [c["slug"] for c in rest["copy_cells"]] == \
         [trained[i % fit] for i in range(len(rest["cells"]))]
-    copy = small.groups[md[1]]  # a represented job copies the trained models too
-    assert {c["slug"] for c in copy["copy_cells"]} == set(trained)
     assert set(small.figures) == set(paper_plan().figures)
+    copy = plan.groups[md[1]]  # a represented job copies the trained models too
+    assert {c["slug"] for c in copy["copy_cells"]} == \
+        {c["slug"] for c in plan.groups[md[0]]["cells"]}
     # a job of which not one model fits is not run, nor its copies; the report says why and
     # the figures reading them are not drawn
     tiny = paper_plan()

@@ -49,6 +49,9 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
                     "(docs/rehearsal.md)")
     ap.add_argument("--heavy-mb", type=int, default=DEFAULTS["heavy_mb"], help="jobs needing "
                     "more MB (by accounting) run once per signature (default: %(default)s)")
+    ap.add_argument("--max-mb", type=int, help="the memory the rehearsal's jobs may use at "
+                    "once, in MB (default: 80%% of the memory available now); a bigger job "
+                    "trains the models that fit (docs/rehearsal.md)")
     ap.add_argument("--dry-run", "-n", action="store_true", help="plan only")
 
 
@@ -113,7 +116,7 @@ def snakemake_command(args: argparse.Namespace, mirror: Path) -> list[str]:
                 "device_model": args.device_model,
                 **({"only": list(args.only)} if args.only else {})}
     data = {"root": "resources/datasets", "mirror": str(mirror)}
-    memory = int(available_mb() * 0.8)
+    memory = args.max_mb or int(available_mb() * 0.8)
     settings["max_mb"] = memory
     return ["snakemake", "--cores", str(args.cores), "figures", *(["-n"] if args.dry_run else []),
             "--resources", f"rehearsal_mb={memory}",
