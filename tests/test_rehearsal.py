@@ -3,6 +3,7 @@ limits, what the meter counts, the cost report's arithmetic, full-size raw files
 real download and prepare code, and the marks on its figures."""
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -177,6 +178,9 @@ def test_a_copied_job_gets_every_file_of_the_job_trained_for_it(tmp_path):
     copy_outputs(src, dst, ["a", "b"])
     for kind in ("history", "model", "probes"):
         assert [open(f).read() for f in dst[kind]] == [open(f).read() for f in src[kind]]
+    # model files are relative links (a rehearsal's are temporary); the rest are files
+    assert all(os.path.islink(f) and not os.path.isabs(os.readlink(f)) for f in dst["model"])
+    assert not any(os.path.islink(f) for k in ("history", "probes", "run") for f in dst[k])
     runs = [json.loads(open(f).read()) for f in dst["run"]]
     assert [r["spec"]["slug"] for r in runs] == ["t0", "t1"]  # what was trained
     assert [r["rehearsal_copy"]["for"] for r in runs] == ["a", "b"]
@@ -324,13 +328,15 @@ def test_a_job_measured_on_half_its_models_is_scaled_to_all_of_them(tmp_path):
 
     real = {"experiment": "e", "paper": "p", "cells": 4, "mode": "auto", "dataset": "d",
             "model": "mlp", "probes": {}, "train": {"epochs": 10, "batch_size": 100}}
-    half = {**_measured(models=2, params=5 * 10**7, saved=2**29), "job": "e/all"}
+    half = {**_measured(models=2, params=5 * 10**7, saved=2**29), "job": "e/all",
+            "output_bytes": 10}
     scaled = to_group_size(half, 4)
     whole = _measured(models=4, params=10**8, saved=2**30)
     assert scaled["group"]["parameter_bytes"] == whole["group"]["parameter_bytes"]
     assert scaled["train"]["saved_bytes"] == whole["train"]["saved_bytes"]
     assert scaled["train"]["flops_per_section"] == 2 * half["train"]["flops_per_section"]
     assert scaled["train"]["kernels_per_section"] == half["train"]["kernels_per_section"]
+    assert scaled["output_bytes"] == 20
     assert to_group_size(whole, 4) is whole  # nothing to scale
     io.write_json(tmp_path / "e.json", half)
     [row] = rows_of([str(tmp_path / "e.json")], {"e/all": real}, DEV)

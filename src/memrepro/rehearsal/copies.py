@@ -4,8 +4,9 @@ files, cell by cell, so that figures reading it are drawn at their real shapes a
 
 Each copied run's ``run.json`` keeps what was trained (the representative cell's spec, noise
 and file record, whose digests the copied bytes still match) and adds ``rehearsal_copy``:
-the run copied and the cell it stands for. Model files are hard links where the file system
-allows (they are temporary in a rehearsal and large: MD's quick groups write 1.6 GB each).
+the run copied and the cell it stands for. Model files are symbolic links to the trained
+ones (model files are temporary in a rehearsal, and MD's paper models would be 233 GB of
+copies).
 """
 
 from __future__ import annotations
@@ -17,17 +18,22 @@ from pathlib import Path
 from memrepro import io
 
 
-def copy_file(src: str | Path, dst: str | Path, link: bool = False) -> None:
-    """``src`` to ``dst`` atomically (memrepro.io.atomic_path); a hard link if ``link`` and
-    the file system allows."""
+def copy_file(src: str | Path, dst: str | Path) -> None:
+    """``src`` to ``dst`` atomically (memrepro.io.atomic_path)."""
     with io.atomic_path(dst) as tmp:
-        tmp.unlink(missing_ok=True)
-        try:
-            if not link:
-                raise OSError("a copy was asked for")
-            os.link(src, tmp)
-        except OSError:
-            shutil.copyfile(src, tmp)
+        shutil.copyfile(src, tmp)
+
+
+def link_file(src: str | Path, dst: str | Path) -> None:
+    """``dst`` made a relative symbolic link to ``src``, through a temporary name. Not a hard
+    link: Snakemake touches a finished job's outputs, which through a hard link would make the
+    source newer than the outputs of the copies still to run."""
+    dst = Path(dst)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dst.with_name(f".{dst.name}.link")
+    tmp.unlink(missing_ok=True)
+    os.symlink(os.path.relpath(src, dst.parent), tmp)
+    os.replace(tmp, dst)
 
 
 def copy_outputs(src: dict[str, list[str]], dst: dict[str, list[str]],
@@ -45,5 +51,7 @@ def copy_outputs(src: dict[str, list[str]], dst: dict[str, list[str]],
                 record = io.read_json(a)
                 io.write_json(b, {**record, "rehearsal_copy": {"of": str(Path(a).parent),
                                                                "for": slugs[i]}})
+            elif kind == "model":
+                link_file(a, b)
             else:
-                copy_file(a, b, link=kind == "model")
+                copy_file(a, b)

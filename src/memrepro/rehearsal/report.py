@@ -107,7 +107,8 @@ def rows_of(cost_files: list[str], real: dict[str, dict], dev: dict) -> list[dic
 def to_group_size(measured: dict, cells: int) -> dict:
     """A stacked job's measurements on its first models (memrepro.rehearsal.plan: a job too
     big for the machine), scaled to all ``cells`` models by accounting: parameters, FLOPs,
-    bytes moved and saved activations grow with the models; kernels and data do not.
+    bytes moved, saved activations and files written grow with the models; kernels and data
+    do not.
     Anything else is returned as it is."""
     g = measured["group"]
     if g["mode"] != "stacked" or g["models"] >= cells:
@@ -117,7 +118,8 @@ def to_group_size(measured: dict, cells: int) -> dict:
              "parameter_bytes": g["parameter_bytes"] * r}
     train = {**measured["train"], **{k: measured["train"][k] * r for k in
                                      ("flops_per_section", "bytes_per_section", "saved_bytes")}}
-    return {**measured, "group": group, "train": train}
+    return {**measured, "group": group, "train": train,
+            "output_bytes": measured.get("output_bytes", 0) * r}
 
 
 def not_run(real: dict[str, dict]) -> dict[str, str]:
